@@ -1,0 +1,128 @@
+"""polydiff: multi-modality diffusion with one rank-blind core and modalities as plugins.
+
+The public API is re-exported here. Heavy names (anything that imports torch) are
+imported lazily on first access, so ``polydiff plugins`` and ``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from polydiff.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    MissingDependencyError,
+    PluginError,
+    PolydiffError,
+    TrainingDiverged,
+    UnknownNameError,
+)
+from polydiff.records import Component, Modality
+
+__version__ = "0.1.0"
+
+#: Marker for plugin hook implementations: ``@polydiff.hookimpl``.
+hookimpl = pluggy.HookimplMarker("polydiff")
+
+_LAZY: dict[str, str] = {
+    # diffusion
+    "DiffusionConfig": "polydiff.diffusion.config",
+    "GaussianDiffusion": "polydiff.diffusion.gaussian",
+    "make_beta_schedule": "polydiff.diffusion.schedules",
+    # samplers
+    "Sampler": "polydiff.samplers.base",
+    "DDPMSampler": "polydiff.samplers.ddpm",
+    "DDIMSampler": "polydiff.samplers.ddim",
+    "cfg_model_fn": "polydiff.samplers.guidance",
+    # networks
+    "UNetConfig": "polydiff.nn.config",
+    "UNet": "polydiff.nn.unet",
+    # component interfaces
+    "Conditioning": "polydiff.interfaces",
+    "SamplingPlan": "polydiff.interfaces",
+    "Encoder": "polydiff.interfaces",
+    "Conditioner": "polydiff.interfaces",
+    "Writer": "polydiff.interfaces",
+    "Evaluator": "polydiff.interfaces",
+    "DiffusionDataset": "polydiff.interfaces",
+    "default_collate": "polydiff.interfaces",
+    "IdentityEncoder": "polydiff.encoders.identity",
+    "TextConditioner": "polydiff.conditioning.text",
+    "NullConditioner": "polydiff.conditioning.none",
+    # plugins
+    "PluginManager": "polydiff.plugins",
+    "Registry": "polydiff.plugins",
+    "get_registry": "polydiff.plugins",
+    # training and inference
+    "TrainConfig": "polydiff.training.config",
+    "Trainer": "polydiff.training.trainer",
+    "TrainResult": "polydiff.training.trainer",
+    "RunConfig": "polydiff.run_config",
+    "DiffusionPipeline": "polydiff.pipeline",
+    "PipelineOutput": "polydiff.pipeline",
+    "load_checkpoint": "polydiff.training.checkpoint",
+    "save_checkpoint": "polydiff.training.checkpoint",
+}
+
+__all__ = [
+    "CheckpointError",
+    "Component",
+    "ConfigError",
+    "DataError",
+    "MissingDependencyError",
+    "Modality",
+    "PluginError",
+    "PolydiffError",
+    "TrainingDiverged",
+    "UnknownNameError",
+    "hookimpl",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'polydiff' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from polydiff.conditioning.none import NullConditioner
+    from polydiff.conditioning.text import TextConditioner
+    from polydiff.diffusion.config import DiffusionConfig
+    from polydiff.diffusion.gaussian import GaussianDiffusion
+    from polydiff.diffusion.schedules import make_beta_schedule
+    from polydiff.encoders.identity import IdentityEncoder
+    from polydiff.interfaces import (
+        Conditioner,
+        Conditioning,
+        DiffusionDataset,
+        Encoder,
+        Evaluator,
+        SamplingPlan,
+        Writer,
+        default_collate,
+    )
+    from polydiff.nn.config import UNetConfig
+    from polydiff.nn.unet import UNet
+    from polydiff.pipeline import DiffusionPipeline, PipelineOutput
+    from polydiff.plugins import PluginManager, Registry, get_registry
+    from polydiff.run_config import RunConfig
+    from polydiff.samplers.base import Sampler
+    from polydiff.samplers.ddim import DDIMSampler
+    from polydiff.samplers.ddpm import DDPMSampler
+    from polydiff.samplers.guidance import cfg_model_fn
+    from polydiff.training.checkpoint import load_checkpoint, save_checkpoint
+    from polydiff.training.config import TrainConfig
+    from polydiff.training.trainer import Trainer, TrainResult

@@ -1,0 +1,55 @@
+"""Build datasets and models from a RunConfig through the plugin registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from polydiff.diffusion.gaussian import GaussianDiffusion
+from polydiff.errors import DataError
+from polydiff.interfaces import DiffusionDataset, default_collate
+from polydiff.model import DiffusionModel
+from polydiff.nn.unet import UNet
+from polydiff.plugins import Registry
+from polydiff.run_config import RunConfig
+
+
+def build_dataset(config: RunConfig, registry: Registry, split: str = "train") -> DiffusionDataset:
+    """The run's dataset for ``split``; fills ``config.data_shape`` when it is unset."""
+    ds = registry.build("dataset", config.dataset.name, split=split, **config.dataset.options)
+    if len(ds) == 0:
+        raise DataError(f"dataset '{config.dataset.name}' ({split} split, options {config.dataset.options}) "
+                        "is empty; check its path/options")
+    if config.data_shape is None:
+        shape = getattr(ds, "data_shape", None) or tuple(ds[0]["x"].shape)
+        config.data_shape = [int(s) for s in shape]
+    return ds
+
+
+def collate_fn(dataset: DiffusionDataset) -> Any:
+    return getattr(dataset, "collate", default_collate)
+
+
+def build_model(config: RunConfig, registry: Registry, dataset: DiffusionDataset | None = None) -> DiffusionModel:
+    """Encoder, conditioner and UNet for ``config``.
+
+    With ``dataset`` (training), the conditioner is fitted on it (vocabulary) and the
+    options that rebuild it are written back to ``config``; the UNet's channel and
+    context sizes are completed from the encoder and conditioner.
+    """
+    if config.data_shape is None:
+        raise DataError("config.data_shape is unset; build the dataset first")
+    encoder = registry.build("encoder", config.encoder.name, data_shape=tuple(config.data_shape),
+                             **config.encoder.options)
+    conditioner = registry.build("conditioner", config.conditioner.name, **config.conditioner.options)
+    if dataset is not None:
+        conditioner.fit(dataset)
+        config.conditioner.options = conditioner.config()
+        config.encoder.options = encoder.config()
+    latent_shape = list(encoder.latent_shape(config.data_shape))
+    config.latent_shape = latent_shape
+    config.unet = dataclasses.replace(
+        config.unet, in_channels=latent_shape[0], cond_channels=conditioner.concat_channels,
+        context_dim=conditioner.context_dim)
+    unet = UNet(config.unet)
+    return DiffusionModel(unet, conditioner, encoder, GaussianDiffusion(config.diffusion))

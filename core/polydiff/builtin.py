@@ -1,0 +1,66 @@
+"""The core's own plugin: components every modality can use.
+
+Registered first, under the plugin name ``polydiff``, by :class:`polydiff.plugins.PluginManager`.
+Like any plugin it names its code by import string, so importing this module imports no torch.
+"""
+
+from __future__ import annotations
+
+from polydiff import hookimpl
+from polydiff.records import Component
+
+
+@hookimpl
+def polydiff_encoders() -> list[Component]:
+    return [
+        Component(
+            "identity",
+            "polydiff.encoders.identity:IdentityEncoder",
+            description="diffusion runs on the data itself (no encoding)",
+        ),
+    ]
+
+
+@hookimpl
+def polydiff_conditioners() -> list[Component]:
+    return [
+        Component(
+            "none",
+            "polydiff.conditioning.none:NullConditioner",
+            description="unconditional generation (prompts are ignored)",
+        ),
+        Component(
+            "text",
+            "polydiff.conditioning.text:TextConditioner",
+            description="captions -> tokens of a small transformer, for cross-attention",
+        ),
+    ]
+
+
+@hookimpl
+def polydiff_samplers() -> list[Component]:
+    return [
+        Component(
+            "ddpm", "polydiff.samplers.ddpm:DDPMSampler", description="ancestral sampling (Ho et al. 2020)"
+        ),
+        Component(
+            "ddim",
+            "polydiff.samplers.ddim:DDIMSampler",
+            description="deterministic by default, eta for stochasticity (Song et al. 2021)",
+        ),
+        Component(
+            "dpmpp-2m",
+            "polydiff.samplers.dpmpp:DPMSolverPP2MSampler",
+            description="second-order multistep DPM-Solver++ (Lu et al. 2022)",
+        ),
+        Component(
+            "euler",
+            "polydiff.samplers.karras:EulerKarrasSampler",
+            description="Euler steps on the probability-flow ODE, Karras sigmas",
+        ),
+        Component(
+            "heun",
+            "polydiff.samplers.karras:HeunKarrasSampler",
+            description="Heun (2nd-order) steps on the probability-flow ODE (Karras et al. 2022)",
+        ),
+    ]

@@ -1,0 +1,35 @@
+"""Helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of every command that samples (defaults come from the run's config)."""
+    p.add_argument("--sampler", help="ddpm, ddim, dpmpp-2m, euler, heun (default: the run's)")
+    p.add_argument("--steps", type=int, help="sampling steps (network evaluations for first-order samplers)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (CPU generator)")
+    p.add_argument("--eta", type=float, help="DDIM eta (0 = deterministic)")
+    p.add_argument("--temperature", type=float, help="initial noise N(0, I/temperature) (speech: 1.5)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+
+
+def sampling_options(args: argparse.Namespace) -> dict:
+    opts = {k: getattr(args, k) for k in ("sampler", "steps", "guidance", "temperature")}
+    if getattr(args, "eta", None) is not None:
+        opts["eta"] = args.eta
+    return opts
+
+
+def trajectory_timesteps(num_timesteps: int, count: int = 8) -> list[int]:
+    """``count`` timesteps from ``T-1`` down to 0, evenly spaced (the reverse process as a strip)."""
+    return sorted({round((num_timesteps - 1) * i / (count - 1)) for i in range(count)}, reverse=True)
+
+
+def print_outputs(title: str, paths: list[Path]) -> None:
+    print(title)
+    for p in paths:
+        print(f"  {p}")

@@ -1,0 +1,30 @@
+"""Configuration of the Gaussian diffusion process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class DiffusionConfig:
+    """How data is noised and what the network predicts.
+
+    Attributes:
+        num_timesteps: ``T``, the number of discrete noise levels.
+        schedule: ``"linear"`` (DDPM, ``beta_start..beta_end``), ``"scaled_linear"``
+            (Stable Diffusion), ``"cosine"`` (Nichol & Dhariwal, betas capped at 0.999) or
+            ``"sigmoid"``.
+        beta_start, beta_end: Ends of the linear-type schedules.
+        rescale_zero_terminal_snr: Rescale so that ``abar_T = 0`` (Lin et al. 2023).
+        prediction: Network target: ``"eps"``, ``"x0"`` or ``"v"``.
+        min_snr_gamma: If set, weight the loss by ``min(SNR, gamma) / SNR`` expressed for
+            the prediction target (Hang et al. 2023); None for plain MSE.
+    """
+
+    num_timesteps: int = 1000
+    schedule: str = "linear"
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    rescale_zero_terminal_snr: bool = False
+    prediction: str = "eps"
+    min_snr_gamma: float | None = None

@@ -1,0 +1,104 @@
+"""Noise schedules: ``beta_t`` for ``t = 0 .. T-1``.
+
+Every function returns a float64 tensor ``[T]``; :class:`~polydiff.diffusion.GaussianDiffusion`
+derives ``alpha_t = 1 - beta_t`` and ``abar_t = prod_{s<=t} alpha_s`` from it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from polydiff.errors import ConfigError, unknown_name
+
+#: Largest beta of the cosine schedule (Nichol & Dhariwal 2021 clip at 0.999 to avoid
+#: a singularity at ``t = T``).
+COSINE_MAX_BETA = 0.999
+#: Offset ``s`` of the cosine schedule, so that ``beta_0`` is not vanishingly small.
+COSINE_OFFSET = 0.008
+
+
+def _linear(num_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
+    """DDPM (Ho et al. 2020): betas evenly spaced from ``beta_start`` to ``beta_end``."""
+    return torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
+
+
+def _scaled_linear(num_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
+    """Latent/Stable Diffusion: ``sqrt(beta)`` evenly spaced, then squared."""
+    return torch.linspace(beta_start**0.5, beta_end**0.5, num_timesteps, dtype=torch.float64) ** 2
+
+
+def _cosine(num_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
+    """Nichol & Dhariwal 2021: ``abar(t) = f(t) / f(0)``, ``f(t) = cos^2((t/T + s) / (1 + s) * pi/2)``.
+
+    ``beta_t = min(1 - abar(t+1) / abar(t), 0.999)``; ``beta_start``/``beta_end`` are unused.
+    """
+    steps = torch.arange(num_timesteps + 1, dtype=torch.float64) / num_timesteps
+    f = torch.cos((steps + COSINE_OFFSET) / (1 + COSINE_OFFSET) * math.pi / 2) ** 2
+    abar = f / f[0]
+    return (1 - abar[1:] / abar[:-1]).clamp(max=COSINE_MAX_BETA)
+
+
+def _sigmoid(num_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
+    """GeoDiff (Xu et al. 2022): ``beta_t = beta_start + (beta_end - beta_start) * sigmoid(u_t)``
+    with ``u`` evenly spaced on ``[-6, 6]``."""
+    u = torch.linspace(-6, 6, num_timesteps, dtype=torch.float64)
+    return torch.sigmoid(u) * (beta_end - beta_start) + beta_start
+
+
+SCHEDULES: dict[str, Callable[[int, float, float], Tensor]] = {
+    "linear": _linear,
+    "scaled_linear": _scaled_linear,
+    "cosine": _cosine,
+    "sigmoid": _sigmoid,
+}
+
+
+def make_beta_schedule(
+    name: str, num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02
+) -> Tensor:
+    """Betas of the schedule ``name``.
+
+    Args:
+        name: ``"linear"``, ``"scaled_linear"``, ``"cosine"`` or ``"sigmoid"``.
+        num_timesteps: ``T``.
+        beta_start, beta_end: Ends of the linear-type schedules (ignored by ``"cosine"``).
+
+    Returns:
+        ``[T]`` float64 betas in ``(0, 1)``.
+    """
+    if name not in SCHEDULES:
+        raise unknown_name("schedule", name, SCHEDULES, hint="Set DiffusionConfig.schedule to one of them.")
+    if num_timesteps < 1:
+        raise ConfigError(f"DiffusionConfig.num_timesteps must be >= 1, got {num_timesteps}.")
+    if name != "cosine" and not 0 < beta_start <= beta_end < 1:
+        raise ConfigError(
+            f"schedule '{name}' needs 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, "
+            f"beta_end={beta_end}. Fix DiffusionConfig.beta_start / beta_end."
+        )
+    return SCHEDULES[name](num_timesteps, beta_start, beta_end)
+
+
+def rescale_zero_terminal_snr(betas: Tensor) -> Tensor:
+    """Rescale ``betas`` so that the last step has zero SNR (Lin et al. 2023, Algorithm 1).
+
+    ``sqrt(abar)`` is shifted so its last value is 0 and scaled so its first value is
+    unchanged; betas are recomputed from the result (the last beta becomes 1). Pair this
+    with ``prediction="v"`` (or ``"x0"``) and ``"trailing"`` spacing, as the paper advises.
+
+    Args:
+        betas: ``[T]`` betas.
+
+    Returns:
+        ``[T]`` float64 betas with ``abar_{T-1} = 0`` and the same ``abar_0``.
+    """
+    betas = betas.to(torch.float64)
+    sqrt_abar = torch.cumprod(1 - betas, dim=0).sqrt()
+    first, last = sqrt_abar[0].clone(), sqrt_abar[-1].clone()
+    sqrt_abar = (sqrt_abar - last) * first / (first - last)
+    abar = sqrt_abar**2
+    alphas = torch.cat([abar[:1], abar[1:] / abar[:-1]])
+    return 1 - alphas

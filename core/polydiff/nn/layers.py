@@ -1,0 +1,91 @@
+"""Rank-generic building bricks: convolutions, normalisation and zero initialisation.
+
+``dims`` is the number of spatial axes of ``x: [B, C, *spatial]`` (1, 2 or 3). For video
+(``dims=3``, ``x: [B, C, T, H, W]``) a *factorized* layer treats frames as independent
+images, except for the explicitly temporal layers.
+"""
+
+from __future__ import annotations
+
+from einops import rearrange
+from torch import Tensor, nn
+
+_CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+def conv_nd(dims: int, in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...], **kwargs) -> nn.Module:
+    """``nn.Conv{dims}d(in_channels, out_channels, kernel_size, **kwargs)``."""
+    return _CONVS[dims](in_channels, out_channels, kernel_size, **kwargs)
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    """Zero every parameter of ``module`` in place and return it."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+class SpaceTimeConv(nn.Module):
+    """A 1xkxk convolution within each frame, then a kx1x1 convolution across frames.
+
+    ``x: [B, C_in, T, H, W] -> [B, C_out, T, H / stride, W / stride]``. The temporal
+    convolution starts as the identity (Dirac kernel), so a fresh layer treats every frame as
+    an independent image and learns how to mix frames.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
+        super().__init__()
+        k, pad = kernel_size, kernel_size // 2
+        self.spatial = nn.Conv3d(in_channels, out_channels, (1, k, k), stride=(1, stride, stride), padding=(0, pad, pad))
+        self.temporal = nn.Conv3d(out_channels, out_channels, (k, 1, 1), padding=(pad, 0, 0))
+        nn.init.dirac_(self.temporal.weight)
+        nn.init.zeros_(self.temporal.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.temporal(self.spatial(x))
+
+
+def make_conv(
+    dims: int,
+    in_channels: int,
+    out_channels: int,
+    *,
+    factorized: bool = False,
+    stride: int = 1,
+    zero_init: bool = False,
+) -> nn.Module:
+    """The 3-wide convolution of the UNet: ``3^dims`` or, for factorized video, :class:`SpaceTimeConv`.
+
+    ``stride`` applies to every axis, or to space only when factorized. ``zero_init`` makes the
+    layer output zeros at first (for a :class:`SpaceTimeConv`, its spatial half is zeroed, so the
+    identity temporal half still passes gradients).
+    """
+    if dims == 3 and factorized:
+        conv = SpaceTimeConv(in_channels, out_channels, stride=stride)
+        if zero_init:
+            zero_module(conv.spatial)
+        return conv
+    conv = conv_nd(dims, in_channels, out_channels, 3, stride=stride, padding=1)
+    return zero_module(conv) if zero_init else conv
+
+
+def num_groups(channels: int, max_groups: int) -> int:
+    """The largest number of GroupNorm groups ``<= max_groups`` that divides ``channels``."""
+    groups = max(1, min(max_groups, channels))
+    while channels % groups:
+        groups -= 1
+    return groups
+
+
+class FrameGroupNorm(nn.GroupNorm):
+    """GroupNorm of ``x: [B, C, T, H, W]`` with statistics computed per frame."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = super().forward(rearrange(x, "b c t h w -> (b t) c h w"))
+        return rearrange(h, "(b t) c h w -> b c t h w", b=x.shape[0])
+
+
+def group_norm(channels: int, max_groups: int, *, per_frame: bool = False) -> nn.GroupNorm:
+    """GroupNorm with ``max_groups`` clamped to divide ``channels``; ``per_frame`` for factorized video."""
+    norm = FrameGroupNorm if per_frame else nn.GroupNorm
+    return norm(num_groups(channels, max_groups), channels, eps=1e-6)

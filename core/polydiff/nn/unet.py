@@ -1,0 +1,250 @@
+"""The UNet every modality uses: one network for 1D signals, 2D images and 3D video."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from polydiff.errors import ConfigError
+from polydiff.nn.attention import AttentionBlock
+from polydiff.nn.blocks import Downsample, ResBlock, Upsample
+from polydiff.nn.config import UNetConfig
+from polydiff.nn.embeddings import TimestepEmbedding
+from polydiff.nn.layers import group_norm, make_conv
+
+_AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("frames", "height", "width")}
+
+
+class EmbedSequential(nn.Sequential):
+    """Layers applied in turn, each given the inputs it takes (timestep embedding, context)."""
+
+    def forward(self, x: Tensor, emb: Tensor, context: Tensor | None, context_mask: Tensor | None) -> Tensor:
+        for layer in self:
+            if isinstance(layer, ResBlock):
+                x = layer(x, emb)
+            elif isinstance(layer, AttentionBlock):
+                x = layer(x, context, context_mask)
+            else:
+                x = layer(x)
+        return x
+
+
+class UNet(nn.Module):
+    """Timestep- and context-conditioned UNet over ``x: [B, C, *spatial]`` with 1, 2 or 3 spatial axes.
+
+    Encoder: an input convolution, then per level of ``channel_mult`` ``num_res_blocks``
+    ResBlocks (+ attention at ``attention_levels``) and a 2x downsampling (not after the last
+    level). Middle: ResBlock, attention, ResBlock. Decoder: per level ``num_res_blocks + 1``
+    ResBlocks, each fed the matching encoder activation, and a 2x upsampling. Output:
+    GroupNorm, SiLU, zero-initialised convolution, so a fresh UNet predicts zeros.
+
+    Factorized video (``dims=3, factorized=True``) never resamples the frame axis, so any
+    number of frames works; at initialisation its temporal layers are identities, i.e. it
+    starts as an image UNet applied to each frame.
+    """
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        _validate(config)
+        self.config = config
+        c = config
+        self.dims = c.dims
+        self.factorized = c.dims == 3 and c.factorized
+        self.out_channels = c.out_channels or c.in_channels
+        emb_dim = 4 * c.model_channels
+        self.time_embed = TimestepEmbedding(c.model_channels, emb_dim)
+
+        def res(cin: int, cout: int) -> ResBlock:
+            return ResBlock(
+                c.dims, cin, cout, emb_dim, dropout=c.dropout, norm_groups=c.norm_groups, factorized=self.factorized
+            )
+
+        def attn(ch: int) -> AttentionBlock:
+            return AttentionBlock(
+                c.dims,
+                ch,
+                head_dim=c.head_dim,
+                context_dim=c.context_dim,
+                norm_groups=c.norm_groups,
+                factorized=self.factorized,
+            )
+
+        ch = c.model_channels
+        in_conv = make_conv(c.dims, c.in_channels + c.cond_channels, ch, factorized=self.factorized)
+        self.input_blocks = nn.ModuleList([EmbedSequential(in_conv)])
+        skip_channels = [ch]
+        last_level = len(c.channel_mult) - 1
+        for level, mult in enumerate(c.channel_mult):
+            for _ in range(c.num_res_blocks):
+                layers: list[nn.Module] = [res(ch, mult * c.model_channels)]
+                ch = mult * c.model_channels
+                if level in c.attention_levels:
+                    layers.append(attn(ch))
+                self.input_blocks.append(EmbedSequential(*layers))
+                skip_channels.append(ch)
+            if level != last_level:
+                self.input_blocks.append(EmbedSequential(Downsample(c.dims, ch, factorized=self.factorized)))
+                skip_channels.append(ch)
+
+        self.middle_block = EmbedSequential(res(ch, ch), attn(ch), res(ch, ch))
+
+        self.output_blocks = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(c.channel_mult))):
+            for i in range(c.num_res_blocks + 1):
+                layers = [res(ch + skip_channels.pop(), mult * c.model_channels)]
+                ch = mult * c.model_channels
+                if level in c.attention_levels:
+                    layers.append(attn(ch))
+                if level != 0 and i == c.num_res_blocks:
+                    layers.append(Upsample(c.dims, ch, factorized=self.factorized))
+                self.output_blocks.append(EmbedSequential(*layers))
+
+        self.out = nn.Sequential(
+            group_norm(ch, c.norm_groups, per_frame=self.factorized),
+            nn.SiLU(),
+            make_conv(c.dims, ch, self.out_channels, factorized=self.factorized, zero_init=True),
+        )
+
+    def forward(
+        self,
+        x: Tensor,
+        t: Tensor,
+        context: Tensor | None = None,
+        context_mask: Tensor | None = None,
+        concat: Tensor | None = None,
+    ) -> Tensor:
+        """Predict the diffusion target for ``x_t``.
+
+        Args:
+            x: ``[B, in_channels, *spatial]`` noisy input.
+            t: ``[B]`` (or scalar) timesteps, int or float (fractional values are fine).
+            context: ``[B, L, context_dim]`` tokens for cross-attention; required iff
+                ``context_dim`` is set.
+            context_mask: ``[B, L]`` bool, True where a token is real (None = all real).
+            concat: ``[B, cond_channels, *spatial]`` maps concatenated to ``x`` on channels;
+                required iff ``cond_channels > 0``.
+
+        Returns:
+            ``[B, out_channels, *spatial]``.
+        """
+        self._check_inputs(x, context, context_mask, concat)
+        if concat is not None:
+            x = torch.cat([x, concat.to(x.dtype)], dim=1)
+        if context_mask is not None:
+            context_mask = context_mask.bool()
+        emb = self.time_embed(t.expand(x.shape[0]) if t.ndim == 0 else t)
+
+        h, skips = x, []
+        for block in self.input_blocks:
+            h = self._run(block, h, emb, context, context_mask)
+            skips.append(h)
+        h = self._run(self.middle_block, h, emb, context, context_mask)
+        for block in self.output_blocks:
+            h = self._run(block, torch.cat([h, skips.pop()], dim=1), emb, context, context_mask)
+        return self.out(h)
+
+    def _run(
+        self, block: EmbedSequential, h: Tensor, emb: Tensor, context: Tensor | None, mask: Tensor | None
+    ) -> Tensor:
+        if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(block, h, emb, context, mask, use_reentrant=False)
+        return block(h, emb, context, mask)
+
+    def check_input_shape(self, spatial: Sequence[int]) -> None:
+        """Raise :class:`~polydiff.errors.ConfigError` unless ``spatial`` can be downsampled and restored.
+
+        Every axis must be a multiple of ``2 ** (len(channel_mult) - 1)``, except the frame axis
+        of factorized video, which is never downsampled. The message names the nearest sizes that work.
+        """
+        spatial = tuple(int(s) for s in spatial)
+        names = _AXIS_NAMES[self.dims]
+        if len(spatial) != self.dims:
+            raise ConfigError(
+                f"UNet(dims={self.dims}) expects {self.dims} spatial axes ({', '.join(names)}); got shape {spatial}."
+            )
+        downs = len(self.config.channel_mult) - 1
+        factor = 2**downs
+        problems = []
+        for name, size in zip(names, spatial):
+            if self.factorized and name == "frames":
+                continue
+            if size % factor or size == 0:
+                lower, upper = size // factor * factor, (size // factor + 1) * factor
+                sizes = f"{lower} or {upper}" if lower else f"{upper}"
+                problems.append(f"{name} {size} is not a multiple of {factor} ({downs} downsamplings); use {sizes}")
+        if problems:
+            raise ConfigError(
+                f"input size {spatial} does not fit the UNet: {'; '.join(problems)} "
+                f"(or use fewer levels in UNetConfig.channel_mult)."
+            )
+
+    def _check_inputs(
+        self, x: Tensor, context: Tensor | None, context_mask: Tensor | None, concat: Tensor | None
+    ) -> None:
+        c = self.config
+        if x.ndim != self.dims + 2 or x.shape[1] != c.in_channels:
+            axes = ", ".join(_AXIS_NAMES[self.dims])
+            raise ConfigError(
+                f"UNet expects x of shape [B, {c.in_channels}, {axes}] (UNetConfig.in_channels={c.in_channels}, "
+                f"dims={self.dims}); got {tuple(x.shape)}."
+            )
+        self.check_input_shape(x.shape[2:])
+        if c.cond_channels and concat is None:
+            raise ConfigError(f"UNetConfig.cond_channels={c.cond_channels} but forward() got no concat tensor.")
+        if concat is not None:
+            expected = (x.shape[0], c.cond_channels, *x.shape[2:])
+            if not c.cond_channels:
+                raise ConfigError("forward() got a concat tensor but UNetConfig.cond_channels is 0.")
+            if tuple(concat.shape) != expected:
+                raise ConfigError(f"concat must have shape {expected} (UNetConfig.cond_channels); got {tuple(concat.shape)}.")
+        if c.context_dim is None:
+            if context is not None:
+                raise ConfigError("forward() got a context but UNetConfig.context_dim is None (no cross-attention).")
+            return
+        if context is None:
+            raise ConfigError(
+                f"UNetConfig.context_dim={c.context_dim} but forward() got no context; pass [B, L, {c.context_dim}] "
+                "tokens (a learned null token for unconditional samples)."
+            )
+        if context.ndim != 3 or context.shape[0] != x.shape[0] or context.shape[2] != c.context_dim:
+            raise ConfigError(
+                f"context must have shape [{x.shape[0]}, L, {c.context_dim}] (UNetConfig.context_dim); "
+                f"got {tuple(context.shape)}."
+            )
+        if context_mask is not None and tuple(context_mask.shape) != tuple(context.shape[:2]):
+            raise ConfigError(
+                f"context_mask must have shape {tuple(context.shape[:2])} like context's [B, L]; "
+                f"got {tuple(context_mask.shape)}."
+            )
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Number of parameters (only those with ``requires_grad`` when ``trainable_only``)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+
+def _validate(c: UNetConfig) -> None:
+    """Raise ConfigError for a UNetConfig that cannot build a network."""
+    if c.dims not in (1, 2, 3):
+        raise ConfigError(f"UNetConfig.dims must be 1, 2 or 3; got {c.dims}.")
+    if not c.channel_mult or min(c.channel_mult) < 1:
+        raise ConfigError(f"UNetConfig.channel_mult needs one positive multiplier per level; got {c.channel_mult}.")
+    bad = [lvl for lvl in c.attention_levels if not 0 <= lvl < len(c.channel_mult)]
+    if bad:
+        raise ConfigError(
+            f"UNetConfig.attention_levels {bad} out of range: levels are 0..{len(c.channel_mult) - 1} "
+            f"(one per channel_mult entry)."
+        )
+    for name in ("in_channels", "model_channels", "head_dim", "norm_groups"):
+        if getattr(c, name) < 1:
+            raise ConfigError(f"UNetConfig.{name} must be positive; got {getattr(c, name)}.")
+    if c.num_res_blocks < 1:
+        raise ConfigError(f"UNetConfig.num_res_blocks must be at least 1; got {c.num_res_blocks}.")
+    if c.cond_channels < 0 or (c.out_channels is not None and c.out_channels < 1):
+        raise ConfigError("UNetConfig.cond_channels must be >= 0 and out_channels positive (or None).")
+    if c.context_dim is not None and c.context_dim < 1:
+        raise ConfigError(f"UNetConfig.context_dim must be positive or None; got {c.context_dim}.")
+    if not 0.0 <= c.dropout < 1.0:
+        raise ConfigError(f"UNetConfig.dropout must be in [0, 1); got {c.dropout}.")

@@ -1,0 +1,198 @@
+"""DiffusionPipeline: a trained checkpoint -> samples in data space (and their trajectory)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from polydiff.builder import build_model
+from polydiff.errors import ConfigError
+from polydiff.interfaces import Conditioning, Writer
+from polydiff.model import DiffusionModel
+from polydiff.plugins import Registry, get_registry
+from polydiff.run_config import RunConfig
+from polydiff.samplers.guidance import cfg_model_fn
+from polydiff.training.checkpoint import load_checkpoint, load_state_strict
+
+
+@dataclass
+class PipelineOutput:
+    """Samples and, when asked for, the reverse process that produced them.
+
+    Attributes:
+        samples: ``[N, C, *spatial]`` in data space, on the CPU.
+        prompts: The prompt of each sample (repeated ``num_per_prompt`` times).
+        lengths: Valid length of each sample along its last axis, when the conditioner
+            decided lengths (speech), else None.
+        trajectory_steps: Timesteps recorded (decreasing).
+        trajectory_xt / trajectory_x0: ``[S, N, C, *spatial]`` x_t and predicted x0 at those
+            steps, decoded to data space; None when no trajectory was asked for.
+    """
+
+    samples: Tensor
+    prompts: list[str]
+    lengths: list[int] | None = None
+    trajectory_steps: list[int] = field(default_factory=list)
+    trajectory_xt: Tensor | None = None
+    trajectory_x0: Tensor | None = None
+
+
+class DiffusionPipeline:
+    """Text (or nothing) in, data out, for any modality.
+
+    >>> pipe = DiffusionPipeline.from_checkpoint("runs/image")          # doctest: +SKIP
+    >>> out = pipe(["a red circle at the top left"], sampler="ddim", steps=50)  # doctest: +SKIP
+    >>> pipe.writer().write_samples(out.samples, out.prompts, Path("grid.png"))  # doctest: +SKIP
+    """
+
+    def __init__(self, model: DiffusionModel, config: RunConfig, registry: Registry,
+                 device: str | torch.device = "cpu"):
+        self.model, self.config, self.registry = model.eval(), config, registry
+        self.device = torch.device(device)
+        self.model.to(self.device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, registry: Registry | None = None,
+                        device: str | torch.device | None = None, use_ema: bool = True) -> DiffusionPipeline:
+        """Rebuild the model a checkpoint's ``config.json`` describes and load its weights.
+
+        ``path`` is a checkpoint directory or a run directory (its latest checkpoint).
+        With ``use_ema`` the EMA weights are used where the checkpoint has them.
+        """
+        registry = registry or get_registry()
+        ckpt = load_checkpoint(path)
+        config = ckpt.config
+        registry.modality(config.modality)  # a clear error if the plugin is not installed
+        model = build_model(config, registry)
+        load_state_strict(model, ckpt.model, ckpt.path / "model.safetensors")
+        if use_ema and ckpt.ema is not None:
+            params = dict(model.named_parameters())
+            with torch.no_grad():
+                for name, value in ckpt.ema.items():
+                    if name in params:
+                        params[name].copy_(value)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        pipe = cls(model, config, registry, device)
+        pipe.checkpoint_path = ckpt.path
+        return pipe
+
+    def writer(self) -> Writer:
+        """The modality's writer, with the options stored at training time."""
+        if self.config.writer is None:
+            raise ConfigError(f"modality '{self.config.modality}' has no writer")
+        return self.registry.build("writer", self.config.writer.name, **self.config.writer.options)
+
+    def make_sampler(self, name: str, steps: int, **options: Any) -> Any:
+        return self.registry.build("sampler", name, diffusion=self.model.diffusion, num_steps=steps, **options)
+
+    @torch.no_grad()
+    def __call__(self, prompts: Sequence[str] | None = None, *, num_per_prompt: int = 1,
+                 sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
+                 seed: int = 0, temperature: float | None = None, trajectory_steps: Sequence[int] | None = None,
+                 batch_size: int = 64, progress: bool = False,
+                 callback: Callable[[int, Tensor, Tensor, Tensor], None] | None = None,
+                 **options: Any) -> PipelineOutput:
+        """Generate ``num_per_prompt`` samples per prompt.
+
+        Args:
+            prompts: Texts (ignored by unconditional models; None = one empty prompt).
+            sampler, steps, guidance, temperature: Default to the run's ``sample`` section.
+                ``guidance`` is the classifier-free guidance scale (1 = conditional only);
+                ``temperature`` scales the initial noise as ``N(0, I / temperature)``.
+            seed: Seeds a CPU generator, so results do not depend on the device.
+            trajectory_steps: Timesteps at which to keep x_t and the predicted x0 (the nearest
+                steps the sampler visits are used).
+            options: Passed to the conditioner's ``plan`` (e.g. ``length_scale``) or, when it
+                is a sampler option (``eta``, ``spacing``), to the sampler.
+        """
+        defaults = self.config.sample
+        sampler = sampler or defaults.get("sampler", "ddim")
+        steps = int(steps or defaults.get("steps", 50))
+        guidance = float(defaults.get("guidance", 1.0) if guidance is None else guidance)
+        temperature = float(defaults.get("temperature", 1.0) if temperature is None else temperature)
+        if temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {temperature}")
+        sampler_keys = {"eta", "spacing", "variance", "clip_denoised", "dynamic_threshold"}
+        sampler_opts = {k: v for k, v in options.items() if k in sampler_keys}
+        plan_opts = {k: v for k, v in options.items() if k not in sampler_keys}
+        sampler_opts.setdefault("spacing", defaults.get("spacing", "leading"))
+        run_opts = {k: sampler_opts.pop(k) for k in ("clip_denoised", "dynamic_threshold") if k in sampler_opts}
+        run_opts.setdefault("clip_denoised", defaults.get("clip_denoised", False))
+        all_prompts = [p for p in (prompts or [""]) for _ in range(num_per_prompt)]
+        gen = torch.Generator().manual_seed(seed)
+        chunks = [all_prompts[i : i + batch_size] for i in range(0, len(all_prompts), batch_size)]
+        outs = [self._sample_batch(c, sampler, steps, guidance, temperature, gen, trajectory_steps, progress,
+                                   callback, sampler_opts, run_opts, plan_opts) for c in chunks]
+        return _concat(outs)
+
+    def _sample_batch(self, prompts: list[str], sampler_name: str, steps: int, guidance: float,
+                      temperature: float, gen: torch.Generator, trajectory_steps: Sequence[int] | None,
+                      progress: bool, callback: Callable | None, sampler_opts: dict, run_opts: dict,
+                      plan_opts: dict) -> PipelineOutput:
+        model = self.model
+        shape = tuple(self.config.latent_shape or ())
+        plan = model.conditioner.plan(prompts, shape, **plan_opts)
+        cond = _to(plan.cond, self.device)
+        uncond = _to(plan.uncond, self.device) if plan.uncond is not None and guidance != 1.0 else None
+        model_fn = cfg_model_fn(model.unet, cond, uncond, guidance)
+        sampler = self.make_sampler(sampler_name, steps, **sampler_opts)
+        wanted = sorted(set(trajectory_steps or []), reverse=True)
+        keep: dict[int, tuple[int, Tensor, Tensor]] = {}
+
+        def record(i: int, t: Tensor, x_t: Tensor, x0: Tensor) -> None:
+            tt = int(t.flatten()[0]) if isinstance(t, Tensor) else int(t)
+            for w in wanted:  # keep the visited step closest to each wanted one
+                if w not in keep or abs(tt - w) < abs(keep[w][0] - w):
+                    keep[w] = (tt, x_t.detach().cpu(), x0.detach().cpu())
+            if callback is not None:
+                callback(i, t, x_t, x0)
+
+        x = sampler.sample(model_fn, (len(prompts), *plan.shape), generator=gen,
+                           noise_scale=temperature ** -0.5, callback=record, device=self.device,
+                           progress=progress, **run_opts)
+        offset = cond.offset.cpu() if cond.offset is not None else None
+
+        def decode(z: Tensor) -> Tensor:
+            z = z.to(self.device)
+            if offset is not None:
+                z = z + offset.to(self.device)
+            return model.encoder.decode(z).float().cpu()
+
+        out = PipelineOutput(samples=decode(x), prompts=list(prompts), lengths=plan.lengths)
+        if wanted:
+            picked = [keep[w] for w in wanted if w in keep]
+            out.trajectory_steps = [p[0] for p in picked]
+            out.trajectory_xt = torch.stack([decode(p[1]) for p in picked])
+            out.trajectory_x0 = torch.stack([decode(p[2]) for p in picked])
+        return out
+
+
+def _to(cond: Conditioning, device: torch.device) -> Conditioning:
+    moved = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in vars(cond).items()
+             if k != "aux_losses"}
+    return Conditioning(**moved)
+
+
+def _concat(outs: list[PipelineOutput]) -> PipelineOutput:
+    if len(outs) == 1:
+        return outs[0]
+    samples = _pad_cat([o.samples for o in outs], dim=0)
+    lengths = None if outs[0].lengths is None else [n for o in outs for n in (o.lengths or [])]
+    res = PipelineOutput(samples=samples, prompts=[p for o in outs for p in o.prompts], lengths=lengths,
+                         trajectory_steps=outs[0].trajectory_steps)
+    if outs[0].trajectory_xt is not None:
+        res.trajectory_xt = _pad_cat([o.trajectory_xt for o in outs], dim=1)
+        res.trajectory_x0 = _pad_cat([o.trajectory_x0 for o in outs], dim=1)
+    return res
+
+
+def _pad_cat(tensors: list[Tensor], dim: int) -> Tensor:
+    """Concatenate, zero-padding the last axis when lengths differ (speech)."""
+    longest = max(t.shape[-1] for t in tensors)
+    padded = [torch.nn.functional.pad(t, (0, longest - t.shape[-1])) for t in tensors]
+    return torch.cat(padded, dim=dim)

@@ -1,0 +1,106 @@
+"""Typed records that plugins return from hooks.
+
+Records are plain dataclasses that name code by import string (``"pkg.module:attr"``)
+so that listing plugins (``polydiff plugins``) never imports torch or a plugin's heavy
+modules. The code behind a record is imported on first use by :meth:`Component.load`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any
+
+from polydiff.errors import MissingDependencyError, PluginError
+
+#: The kinds of named components a plugin can contribute, one hook each.
+COMPONENT_KINDS = (
+    "dataset",
+    "encoder",
+    "conditioner",
+    "writer",
+    "evaluator",
+    "sampler",
+    "logger",
+)
+
+
+@dataclass(frozen=True)
+class Component:
+    """A named, lazily imported piece of code contributed by a plugin.
+
+    Attributes:
+        name: Unique name within its kind (``"shapes"``, ``"vae"``, ``"ddim"``).
+        target: Import string ``"package.module:attr"`` of a class or factory.
+        description: One line shown by ``polydiff plugins``.
+        requires: Import names that must be importable before ``target`` is loaded
+            (e.g. ``("torchaudio",)``); a missing one gives an error naming ``extra``.
+        extra: The pip extra that installs ``requires`` (e.g. ``"polydiff-tts[phonemes]"``).
+        modality: For datasets, writers and evaluators: the modality they serve, or None.
+        options: Default keyword options passed to the target when it is built.
+    """
+
+    name: str
+    target: str
+    description: str = ""
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+    modality: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""  # filled in by the registry
+    plugin: str = ""  # distribution that contributed it; filled in by the registry
+
+    def missing_requirements(self) -> list[str]:
+        """Import names in ``requires`` that cannot be found (no import is done)."""
+        return [r for r in self.requires if importlib.util.find_spec(r.split(".")[0]) is None]
+
+    def load(self) -> Any:
+        """Import and return the object named by ``target``."""
+        missing = self.missing_requirements()
+        if missing:
+            hint = f"pip install '{self.extra}'" if self.extra else f"pip install {' '.join(missing)}"
+            raise MissingDependencyError(
+                f"{self.kind} '{self.name}' (from {self.plugin or 'unknown plugin'}) needs "
+                f"{', '.join(missing)}, which is not installed. Fix: {hint}"
+            )
+        module_name, _, attr = self.target.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else []:
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"{self.kind} '{self.name}' from {self.plugin or 'unknown plugin'} points at "
+                f"'{self.target}', which cannot be imported: {exc}"
+            ) from exc
+        return obj
+
+
+@dataclass(frozen=True)
+class Modality:
+    """A data modality: what a diffusion model over it needs by default.
+
+    Attributes:
+        name: ``"image"``, ``"tts"``, ``"video"``, ...
+        rank: Number of spatial dims of the diffusion tensor ``[B, C, *spatial]`` (1, 2 or 3).
+        description: One line shown by ``polydiff plugins``.
+        default_dataset / default_encoder / default_conditioner / writer / evaluator:
+            Component names (of their kinds) used when the CLI is not told otherwise.
+        presets: ``{"quick": {...}, "full": {...}}``; each maps config sections
+            (``"train"``, ``"unet"``, ``"diffusion"``, ``"dataset"``, ``"encoder"``,
+            ``"conditioner"``, ``"sample"``) to overrides of their defaults.
+        demo: Keyword arguments for ``polydiff demo MODALITY`` (``prompts``, ``preset``, ...).
+    """
+
+    name: str
+    rank: int
+    description: str = ""
+    default_dataset: str | None = None
+    default_encoder: str = "identity"
+    default_conditioner: str = "none"
+    writer: str | None = None
+    evaluator: str | None = None
+    presets: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    demo: dict[str, Any] = field(default_factory=dict)
+    plugin: str = ""  # filled in by the registry

@@ -1,0 +1,187 @@
+"""RunConfig: everything needed to rebuild a run, saved as a checkpoint's ``config.json``."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from polydiff.diffusion.config import DiffusionConfig
+from polydiff.errors import CheckpointError, ConfigError
+from polydiff.nn.config import UNetConfig
+from polydiff.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from polydiff.plugins import Registry
+
+FORMAT_VERSION = 1
+
+#: Sampling defaults; a modality's preset section ``sample`` overrides them.
+DEFAULT_SAMPLE: dict[str, Any] = {"sampler": "ddim", "steps": 50, "guidance": 3.0, "temperature": 1.0,
+                                  "spacing": "leading", "clip_denoised": False}
+
+
+@dataclass
+class ComponentRef:
+    """A component by name, with the options that build it."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    """The whole configuration of a run (one ``config.json``)."""
+
+    modality: str
+    dataset: ComponentRef
+    encoder: ComponentRef
+    conditioner: ComponentRef
+    writer: ComponentRef | None = None
+    evaluator: ComponentRef | None = None
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLE))
+    data_shape: list[int] | None = None
+    latent_shape: list[int] | None = None
+    preset: str | None = None
+    format_version: int = FORMAT_VERSION
+    polydiff_version: str = ""
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def for_modality(cls, modality: str, *, preset: str = "quick", dataset: str | None = None,
+                     encoder: str | None = None, conditioner: str | None = None,
+                     overrides: dict[str, dict[str, Any]] | None = None,
+                     registry: Registry | None = None) -> RunConfig:
+        """Defaults of ``modality`` with its ``preset``, then ``overrides`` ({section: {field: value}})."""
+        from polydiff import __version__
+        from polydiff.plugins import get_registry
+
+        registry = registry or get_registry()
+        mod = registry.modality(modality)
+        if preset not in mod.presets and mod.presets:
+            raise ConfigError(f"modality '{modality}' has no preset '{preset}'; "
+                              f"known presets: {', '.join(sorted(mod.presets))}")
+        p = copy.deepcopy(mod.presets.get(preset, {}))
+        names = {"dataset": dataset or mod.default_dataset, "encoder": encoder or mod.default_encoder,
+                 "conditioner": conditioner or mod.default_conditioner}
+        if names["dataset"] is None:
+            raise ConfigError(f"modality '{modality}' has no default dataset; pass --dataset "
+                              f"({', '.join(registry.names('dataset', modality=modality))})")
+        for kind, name in names.items():
+            registry.component(kind, name)  # unknown names fail here, listing the known ones
+        sections = {k: v for k, v in p.items() if k != "by_encoder"}
+        for extra in (p.get("by_encoder", {}).get(names["encoder"], {}), overrides or {}):
+            for section, values in extra.items():
+                sections.setdefault(section, {}).update(values)
+
+        def options(kind: str, default: str | None) -> dict[str, Any]:
+            section = sections.get(kind, {})
+            name = names[kind]
+            if isinstance(section.get(name), dict):
+                return dict(section[name])
+            flat = {k: v for k, v in section.items() if not isinstance(v, dict)}
+            return flat if name == default else {}
+
+        unet = _replace_fields(UNetConfig(dims=mod.rank), sections.get("unet", {}), "unet")
+        cfg = cls(
+            modality=modality,
+            dataset=ComponentRef(names["dataset"], options("dataset", mod.default_dataset)),
+            encoder=ComponentRef(names["encoder"], options("encoder", mod.default_encoder)),
+            conditioner=ComponentRef(names["conditioner"], options("conditioner", mod.default_conditioner)),
+            writer=ComponentRef(mod.writer) if mod.writer else None,
+            evaluator=ComponentRef(mod.evaluator) if mod.evaluator else None,
+            unet=unet,
+            diffusion=_replace_fields(DiffusionConfig(), sections.get("diffusion", {}), "diffusion"),
+            train=_replace_fields(TrainConfig(), sections.get("train", {}), "train"),
+            sample={**DEFAULT_SAMPLE, **sections.get("sample", {})},
+            preset=preset,
+            polydiff_version=__version__,
+        )
+        if cfg.unet.dims != mod.rank:
+            raise ConfigError(f"preset '{preset}' of '{modality}' sets unet.dims={cfg.unet.dims}, "
+                              f"but the modality has rank {mod.rank}")
+        return cfg
+
+    def apply_overrides(self, assignments: list[str]) -> None:
+        """Apply ``section.field=value`` strings (``--set train.lr=1e-4``); values are JSON or str."""
+        for item in assignments:
+            key, sep, raw = item.partition("=")
+            section, dot, name = key.partition(".")
+            if not sep or not dot:
+                raise ConfigError(f"--set expects SECTION.FIELD=VALUE (e.g. train.lr=1e-4), got '{item}'")
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+            target = getattr(self, section, None)
+            if isinstance(target, ComponentRef):
+                target.options[name] = value
+            elif isinstance(target, dict):
+                target[name] = value
+            elif dataclasses.is_dataclass(target):
+                setattr(self, section, _replace_fields(target, {name: value}, section))
+            else:
+                raise ConfigError(f"--set: unknown section '{section}' in '{item}'; known sections: "
+                                  "train, unet, diffusion, sample, dataset, encoder, conditioner")
+
+    # ------------------------------------------------------------------ (de)serialising
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
+        version = data.get("format_version")
+        if version is None or "modality" not in data:
+            raise CheckpointError(f"{source} is not a polydiff run config (no 'format_version'/'modality'); "
+                                  "point at a directory written by `polydiff train`")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(f"{source} has format_version {version}, newer than this polydiff "
+                                  f"understands ({FORMAT_VERSION}); upgrade polydiff")
+        d = dict(data)
+        try:
+            for key in ("dataset", "encoder", "conditioner", "writer", "evaluator"):
+                if d.get(key) is not None:
+                    d[key] = ComponentRef(**d[key])
+            d["unet"] = _replace_fields(UNetConfig(), d.get("unet", {}), "unet")
+            d["diffusion"] = _replace_fields(DiffusionConfig(), d.get("diffusion", {}), "diffusion")
+            train = dict(d.get("train", {}))
+            train["loggers"] = tuple(train.get("loggers", ()))
+            d["train"] = _replace_fields(TrainConfig(), train, "train")
+            known = {f.name for f in dataclasses.fields(cls)}
+            unknown = set(d) - known
+            if unknown:
+                raise ConfigError(f"unknown field(s) {sorted(unknown)}")
+            return cls(**d)
+        except (TypeError, ConfigError) as exc:
+            raise CheckpointError(f"{source}: {exc}") from exc
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise CheckpointError(f"{path} does not exist; is this a checkpoint directory?") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{path} is not valid JSON ({exc}); the checkpoint is corrupt") from exc
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{path} holds a {type(data).__name__}, not a polydiff run config")
+        return cls.from_dict(data, source=str(path))
+
+
+def _replace_fields(obj: Any, values: dict[str, Any], section: str) -> Any:
+    """dataclasses.replace with an error that names the section, the field and the known fields."""
+    known = {f.name for f in dataclasses.fields(obj)}
+    bad = sorted(set(values) - known)
+    if bad:
+        raise ConfigError(f"unknown {section} field(s) {bad}; known: {', '.join(sorted(known))}")
+    return dataclasses.replace(obj, **values)

@@ -1,0 +1,149 @@
+"""Euler and Heun samplers on the Karras et al. (2022) noise levels ("EDM")."""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from polydiff.diffusion.gaussian import GaussianDiffusion
+from polydiff.errors import ConfigError
+from polydiff.samplers.base import Sampler, SamplingContext
+
+Denoiser = Callable[[Tensor, float], Tensor]
+
+
+def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:
+    """Karras et al. 2022, eq. 5: ``sigma_i = (smax^(1/rho) + i/(N-1) (smin^(1/rho) - smax^(1/rho)))^rho``.
+
+    Returns:
+        ``[N + 1]`` float64, decreasing from ``sigma_max`` to ``sigma_min``, then a final 0.
+    """
+    ramp = torch.linspace(0, 1, num_steps, dtype=torch.float64)
+    inv_max, inv_min = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
+    sigmas = (inv_max + ramp * (inv_min - inv_max)) ** rho
+    return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+class KarrasSampler(Sampler):
+    """Shared set-up of the Karras samplers.
+
+    They solve the probability-flow ODE in the variance-exploding parametrisation
+    ``x_VE = x0 + sigma eps`` with ``sigma = sqrt((1 - abar) / abar)``, i.e.
+    ``x_VE = x_VP / alpha = x_VP * sqrt(1 + sigma^2)``. The network sees
+    ``x_VP = x_VE / sqrt(1 + sigma^2)`` at the fractional timestep ``t(sigma)`` found by
+    interpolating ``log sigma`` over the training timesteps. Noise levels follow
+    :func:`karras_sigmas` between the schedule's smallest and largest sigma (a
+    zero-terminal-SNR schedule's infinite sigma is capped, see
+    :data:`polydiff.diffusion.gaussian.MIN_ALPHA_CUMPROD_FOR_SIGMA`). ``x_T`` is given
+    in the VP parametrisation like every sampler's, so ``x_VE = x_T sqrt(1 + sigma_max^2)``.
+
+    Args:
+        diffusion, num_steps: See :class:`~polydiff.samplers.Sampler`.
+        rho: Karras' ``rho`` (7 in the paper); larger spends more steps at low noise.
+        sigma_min, sigma_max: Override the ends of the noise levels.
+        spacing: Not applicable (the noise levels are Karras'); must be left unset.
+
+    Attributes:
+        sigmas: ``[N + 1]`` float64 VE noise levels, the last one 0.
+        timesteps: ``[N]`` float64 fractional timesteps of ``sigmas[:-1]``.
+    """
+
+    def __init__(
+        self,
+        diffusion: GaussianDiffusion,
+        num_steps: int | None = None,
+        *,
+        rho: float = 7.0,
+        sigma_min: float | None = None,
+        sigma_max: float | None = None,
+        spacing: str | None = None,
+        **options: Any,
+    ) -> None:
+        if spacing is not None:
+            raise ConfigError(
+                f"sampler '{self.name}' places its noise levels with Karras' rho schedule; spacing="
+                f"{spacing!r} does not apply. Fix: drop spacing (or use ddim / dpmpp-2m)."
+            )
+        super().__init__(diffusion, num_steps, **options)
+        self.spacing = "karras"
+        log_sigmas = diffusion.log_sigmas
+        self.sigma_min = float(log_sigmas[0].exp()) if sigma_min is None else float(sigma_min)
+        self.sigma_max = float(log_sigmas[-1].exp()) if sigma_max is None else float(sigma_max)
+        if not 0 < self.sigma_min < self.sigma_max:
+            raise ConfigError(
+                f"sampler '{self.name}' needs 0 < sigma_min < sigma_max, got sigma_min={self.sigma_min}, "
+                f"sigma_max={self.sigma_max}."
+            )
+        self.rho = float(rho)
+        self.sigmas = karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho)
+        self.timesteps = diffusion.sigma_to_t(self.sigmas[:-1])
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(num_steps={self.num_steps}, rho={self.rho}, "
+            f"sigma_min={self.sigma_min:.4g}, sigma_max={self.sigma_max:.4g})"
+        )
+
+    def _sample(self, x_T: Tensor, ctx: SamplingContext) -> Tensor:
+        x = x_T * math.sqrt(1.0 + self.sigma_max**2)
+
+        def denoise(x_ve: Tensor, sigma: float) -> Tensor:
+            t = self.diffusion.sigma_to_t(torch.tensor([sigma], dtype=torch.float64))
+            x0, _ = ctx.denoise(x_ve / math.sqrt(1.0 + sigma**2), self.batch_timestep(t, x_ve))
+            return x0
+
+        for i in range(self.num_steps):
+            sigma, sigma_next = float(self.sigmas[i]), float(self.sigmas[i + 1])
+            x_next, x0 = self.step(denoise, x, sigma, sigma_next)
+            ctx.report(i, self.batch_timestep(self.timesteps[i], x), x / math.sqrt(1.0 + sigma**2), x0)
+            x = x_next
+        return x
+
+    @abstractmethod
+    def step(self, denoise: Denoiser, x: Tensor, sigma: float, sigma_next: float) -> tuple[Tensor, Tensor]:
+        """One step from ``sigma`` to ``sigma_next`` in VE space; returns ``(x_next, x0_pred)``."""
+
+
+class EulerKarrasSampler(KarrasSampler):
+    """Euler solver of the probability-flow ODE ``dx/dsigma = (x - D(x; sigma)) / sigma``.
+
+    Karras et al. 2022 (Algorithm 1 without the Heun correction); one network evaluation per step::
+
+        d      = (x - D(x; sigma_i)) / sigma_i
+        x_next = x + (sigma_{i+1} - sigma_i) d
+    """
+
+    name = "euler"
+
+    def step(self, denoise: Denoiser, x: Tensor, sigma: float, sigma_next: float) -> tuple[Tensor, Tensor]:
+        x0 = denoise(x, sigma)
+        d = (x - x0) / sigma
+        return x + (sigma_next - sigma) * d, x0
+
+
+class HeunKarrasSampler(KarrasSampler):
+    """Heun's second-order solver (Karras et al. 2022, Algorithm 1).
+
+    Two network evaluations per step except the last (``2N - 1`` in all)::
+
+        d      = (x - D(x; sigma_i)) / sigma_i
+        x_e    = x + (sigma_{i+1} - sigma_i) d                         (Euler)
+        d'     = (x_e - D(x_e; sigma_{i+1})) / sigma_{i+1}             (if sigma_{i+1} > 0)
+        x_next = x + (sigma_{i+1} - sigma_i) (d + d') / 2
+    """
+
+    name = "heun"
+
+    def step(self, denoise: Denoiser, x: Tensor, sigma: float, sigma_next: float) -> tuple[Tensor, Tensor]:
+        x0 = denoise(x, sigma)
+        d = (x - x0) / sigma
+        x_euler = x + (sigma_next - sigma) * d
+        if sigma_next == 0:
+            return x_euler, x0
+        d_next = (x_euler - denoise(x_euler, sigma_next)) / sigma_next
+        return x + (sigma_next - sigma) * (d + d_next) / 2, x0

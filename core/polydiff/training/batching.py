@@ -1,0 +1,48 @@
+"""Deterministic, resumable, distributed batching."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Sampler
+
+from polydiff.errors import DataError
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Yields this rank's share of the global batch of each step, forever.
+
+    Global batch ``s`` is slice ``k`` of a permutation seeded by ``(seed, epoch)`` with
+    ``epoch, k = divmod(s, len(dataset) // batch_size)``; rank ``r`` of ``W`` takes the
+    ``r``-th contiguous ``batch_size / W`` of it (DistributedSampler's role). Because the
+    batch is a function of the step alone, ``--resume`` needs no loader state, and W
+    processes see exactly the samples one process would.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, start_step: int = 0,
+                 rank: int = 0, world_size: int = 1):
+        if num_items < batch_size:
+            raise DataError(f"the dataset has {num_items} items, fewer than the batch size {batch_size}; "
+                            "lower --batch-size or add data")
+        if batch_size % world_size:
+            raise DataError(f"batch size {batch_size} is not divisible by the {world_size} processes; "
+                            "choose a multiple")
+        self.n, self.batch, self.seed, self.start = num_items, batch_size, seed, start_step
+        self.rank, self.world = rank, world_size
+        self.per_epoch = num_items // batch_size
+
+    def global_batch(self, step: int) -> torch.Tensor:
+        epoch, k = divmod(step, self.per_epoch)
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
+        return perm[k * self.batch : (k + 1) * self.batch]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        share = self.batch // self.world
+        step = self.start
+        while True:
+            yield self.global_batch(step)[self.rank * share : (self.rank + 1) * share].tolist()
+            step += 1
+
+    def __len__(self) -> int:  # infinite; DataLoader only needs a number
+        return 2**62

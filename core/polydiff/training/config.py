@@ -1,0 +1,47 @@
+"""Configuration of a training run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping of :class:`polydiff.Trainer`.
+
+    Attributes:
+        steps: Optimizer steps in total (a resumed run continues up to this number).
+        batch_size: Global batch size (split over processes under torchrun).
+        lr: AdamW learning rate after warm-up; ``warmup_steps`` ramps it linearly.
+        weight_decay: AdamW weight decay.
+        grad_clip: Max global gradient norm (0 = off).
+        grad_accum: Micro-batches per optimizer step.
+        ema_decay: Decay of the exponential moving average of the weights (0 = off).
+        cond_drop_prob: Probability of dropping the condition (classifier-free guidance).
+        seed: Seeds parameters, data order and noise; the same seed gives the same run.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast; fp16 needs CUDA).
+        compile: Wrap the UNet in ``torch.compile``.
+        checkpoint_every: Steps between checkpoints (the last step always writes one).
+        log_every: Steps between progress-bar / JSONL metric updates.
+        encoder_steps: First-stage (autoencoder) training steps when the encoder learns.
+        num_workers: DataLoader worker processes.
+        loggers: Extra metric sinks by name (``polydiff_loggers``), besides JSONL.
+    """
+
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 2e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    ema_decay: float = 0.999
+    cond_drop_prob: float = 0.1
+    seed: int = 0
+    precision: str = "fp32"
+    compile: bool = False
+    checkpoint_every: int = 500
+    log_every: int = 10
+    encoder_steps: int = 2000
+    num_workers: int = 0
+    loggers: tuple[str, ...] = ()

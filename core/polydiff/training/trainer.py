@@ -1,0 +1,307 @@
+"""One trainer for every modality: dataset -> encoder -> conditioner -> diffusion loss."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from polydiff.builder import build_dataset, build_model, collate_fn
+from polydiff.errors import ConfigError, TrainingDiverged
+from polydiff.plugins import Registry, get_registry
+from polydiff.run_config import RunConfig
+from polydiff.training import distributed as D
+from polydiff.training.batching import StepBatchSampler
+from polydiff.training.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from polydiff.training.ema import EMA
+
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` leaves behind."""
+
+    run_dir: Path
+    checkpoint: Path | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    step: int = 0
+    interrupted: bool = False
+    outputs: list[Path] = field(default_factory=list)
+
+
+def _slice_batch(batch: dict[str, Any], sl: slice) -> dict[str, Any]:
+    return {k: v[sl] for k, v in batch.items()}
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+class Trainer:
+    """Trains a :class:`~polydiff.model.DiffusionModel` described by a :class:`RunConfig`.
+
+    Under ``torchrun`` it runs DistributedDataParallel (gloo on CPU, nccl on GPU); only
+    rank 0 writes checkpoints, logs and pictures. Everything random (parameters, data order,
+    timesteps, noise, condition dropout) is a function of ``config.train.seed`` and the step,
+    so an interrupted and resumed run ends bit-identical to an uninterrupted one on the CPU.
+
+    Args:
+        config: The run; ``config.train`` holds the optimisation settings.
+        run_dir: Where checkpoints (``checkpoints/step-*``, ``latest``), ``metrics.jsonl`` and
+            pictures go.
+        registry: Plugin registry (default: the installed plugins).
+        resume: Continue from ``run_dir``'s latest checkpoint (its config wins, except
+            ``train.steps``, which may be raised).
+        device: ``"cpu"``, ``"cuda"``, ...; default CUDA when available.
+        progress: Show a tqdm bar (rank 0).
+    """
+
+    def __init__(self, config: RunConfig, run_dir: str | Path, *, registry: Registry | None = None,
+                 resume: bool = False, device: str | None = None, progress: bool = True):
+        self.config, self.run_dir = config, Path(run_dir)
+        self.registry = registry or get_registry()
+        self.resume, self.progress = resume, progress
+        self.dist = D.init_distributed(device)
+        self._stop_signal: int | None = None
+        tc = config.train
+        if tc.precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"train.precision must be fp32, bf16 or fp16, not '{tc.precision}'")
+        if tc.precision == "fp16" and self.dist.device.type != "cuda":
+            raise ConfigError("fp16 training needs a CUDA GPU (it relies on a gradient scaler); "
+                              "on the CPU use --precision bf16 or fp32")
+
+    # ------------------------------------------------------------------ set-up
+    def _setup(self) -> None:
+        cfg, info = self.config, self.dist
+        ckpt = None
+        if self.resume:
+            ckpt = load_checkpoint(self.run_dir, training_state=True)
+            steps = cfg.train.steps
+            cfg = self.config = ckpt.config
+            cfg.train.steps = max(steps, cfg.train.steps)
+        torch.manual_seed(cfg.train.seed)
+        self.dataset = build_dataset(cfg, self.registry, "train")
+        self.model = build_model(cfg, self.registry, dataset=None if ckpt else self.dataset)
+        self.start_step = 0
+        if ckpt is not None:
+            load_state_strict(self.model, ckpt.model, ckpt.path / "model.safetensors")
+            self.start_step = int(ckpt.state["step"])
+            self.last_checkpoint = ckpt.path
+        elif self.model.encoder.trainable and not self.model.encoder.is_fitted:
+            if info.is_main:
+                tqdm.write(f"training the first stage ({cfg.encoder.name}) for {cfg.train.encoder_steps} steps")
+            self.model.encoder.fit(self.dataset, steps=cfg.train.encoder_steps,
+                                   batch_size=cfg.train.batch_size, seed=cfg.train.seed,
+                                   out_dir=self.run_dir if info.is_main else None)
+            cfg.encoder.options = self.model.encoder.config()
+        self.model.freeze_encoder()
+        self.model.to(info.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.ema = EMA(self.model, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
+        if ckpt is not None:
+            self.optimizer.load_state_dict(ckpt.optimizer)
+            if self.ema is not None and ckpt.ema is not None:
+                self.ema.load_state_dict(ckpt.ema)
+                self.ema.num_updates = int(ckpt.state.get("ema_updates", self.start_step))
+        self.forward = self.model
+        if cfg.train.compile:
+            self.forward = torch.compile(self.model)
+        if info.enabled:
+            self.forward = DistributedDataParallel(
+                self.forward, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+        self.scaler = torch.amp.GradScaler("cuda") if cfg.train.precision == "fp16" else None
+        sampler = StepBatchSampler(len(self.dataset), cfg.train.batch_size, cfg.train.seed,
+                                   self.start_step, info.rank, info.world_size)
+        self.loader = DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate_fn(self.dataset),
+                                 num_workers=cfg.train.num_workers,
+                                 persistent_workers=cfg.train.num_workers > 0)
+        self.writer = None
+        if cfg.writer is not None:
+            options = dict(getattr(self.dataset, "writer_options", dict)())
+            cfg.writer.options = {**options, **cfg.writer.options}
+        self.loggers = [self.registry.build("logger", name, run_dir=self.run_dir)
+                        for name in cfg.train.loggers] if info.is_main else []
+
+    # ------------------------------------------------------------------ one step
+    def _step_noise(self, step: int, x0: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Timesteps, noise and condition drops of ``step``'s global batch; this rank's share."""
+        cfg, info = self.config.train, self.dist
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        share = x0.shape[0]
+        total = share * info.world_size
+        t = torch.randint(0, self.config.diffusion.num_timesteps, (total,), generator=gen)
+        noise = torch.randn((total, *x0.shape[1:]), generator=gen)
+        drop = torch.rand(total, generator=gen) < cfg.cond_drop_prob
+        sl = slice(info.rank * share, (info.rank + 1) * share)
+        dev = x0.device
+        return t[sl].to(dev), noise[sl].to(dev, x0.dtype), drop[sl].to(dev)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        p = self.config.train.precision
+        if p == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if p == "bf16" else torch.float16
+        return torch.autocast(self.dist.device.type, dtype=dtype)
+
+    def _train_step(self, step: int, batch: dict[str, Any]) -> dict[str, float]:
+        cfg = self.config.train
+        torch.manual_seed(cfg.seed * 1_000_003 + step * 65_537 + self.dist.rank)  # dropout etc.
+        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch = _to_device(batch, self.dist.device)
+        with torch.no_grad():
+            x0 = self.model.encoder.encode(batch["x"])
+        t, noise, drop = self._step_noise(step, x0)
+        n, accum = x0.shape[0], max(1, cfg.grad_accum)
+        if n % accum:
+            raise ConfigError(f"the per-process batch {n} is not divisible by grad_accum={accum}")
+        micro = n // accum
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, torch.Tensor] = {}
+        for i in range(accum):
+            sl = slice(i * micro, (i + 1) * micro)
+            sync = i == accum - 1 or not isinstance(self.forward, DistributedDataParallel)
+            ctx = contextlib.nullcontext() if sync else self.forward.no_sync()
+            with ctx, self._autocast():
+                terms = self.forward(_slice_batch(batch, sl), x0[sl], t[sl], noise[sl], drop[sl])
+                loss = terms["loss"] / accum
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + v.detach().float() / accum
+        keys = sorted(totals)
+        values = D.all_reduce_mean(torch.stack([totals[k] for k in keys]), self.dist)
+        metrics = dict(zip(keys, values.tolist()))
+        if not all(math.isfinite(v) for v in metrics.values()):
+            bad = ", ".join(f"{k}={v}" for k, v in metrics.items() if not math.isfinite(v))
+            last = self.last_checkpoint or "none yet"
+            raise TrainingDiverged(
+                f"training diverged at step {step + 1}: {bad}. Nothing was overwritten; the last good "
+                f"checkpoint is {last}. Try a lower --lr, --precision fp32, or stronger grad clipping "
+                "(--set train.grad_clip=0.5), then --resume")
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if cfg.grad_clip > 0:
+            metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip))
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        metrics["lr"] = lr
+        return metrics
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _save(self, step: int) -> Path | None:
+        if self.dist.is_main:
+            ema = None
+            if self.ema is not None:
+                ema = self.ema.state_dict()
+            self.last_checkpoint = save_checkpoint(
+                self.run_dir, step, self.config, self.model.state_dict(), ema=ema,
+                optimizer=self.optimizer.state_dict(),
+                state={"ema_updates": self.ema.num_updates if self.ema else 0,
+                       "world_size": self.dist.world_size})
+        D.barrier(self.dist)
+        return self.last_checkpoint
+
+    def _open_log(self) -> Any:
+        path = self.run_dir / METRICS_FILE
+        if self.resume and path.exists():  # drop lines past the resumed step
+            lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+            kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= self.start_step]
+            path.write_text("".join(k + "\n" for k in kept))
+        return path.open("a")
+
+    def _install_signal_handlers(self) -> list[tuple[int, Any]]:
+        previous = []
+        if not self._is_main_thread():
+            return previous
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous.append((sig, signal.signal(sig, self._on_signal)))
+        return previous
+
+    @staticmethod
+    def _is_main_thread() -> bool:
+        import threading
+
+        return threading.current_thread() is threading.main_thread()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop_signal = signum
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> TrainResult:
+        """Train up to ``config.train.steps``; checkpoints as it goes; returns where things are."""
+        self.last_checkpoint: Path | None = None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._setup()
+        cfg, info = self.config, self.dist
+        history: list[dict[str, float]] = []
+        log = self._open_log() if info.is_main else None
+        previous = self._install_signal_handlers()
+        step = self.start_step
+        bar = tqdm(total=cfg.train.steps, initial=step, desc=f"train {cfg.modality}", unit="step",
+                   disable=not (self.progress and info.is_main), dynamic_ncols=True, file=sys.stderr)
+        batches: Iterator[dict[str, Any]] = iter(self.loader)
+        self.model.train()
+        t0 = time.perf_counter()
+        try:
+            while step < cfg.train.steps:
+                metrics = self._train_step(step, next(batches))
+                step += 1
+                bar.update(1)
+                if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+                    record = {"step": step, **metrics, "time": round(time.perf_counter() - t0, 3)}
+                    history.append(record)
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+                    if log is not None:
+                        log.write(json.dumps(record) + "\n")
+                        log.flush()
+                    for logger in self.loggers:
+                        logger.log(step, metrics)
+                stop = self._stop_signal is not None
+                if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps or stop:
+                    self._save(step)
+                if stop:
+                    name = signal.Signals(self._stop_signal).name
+                    tqdm.write(f"{name} received: saved step {step} to {self.last_checkpoint}; "
+                               f"continue with --resume", file=sys.stderr)
+                    break
+        finally:
+            bar.close()
+            for sig, handler in previous:
+                signal.signal(sig, handler)
+            if log is not None:
+                log.close()
+            for logger in self.loggers:
+                logger.close()
+            D.cleanup(info)
+        outputs = self._write_loss_curve() if info.is_main else []
+        return TrainResult(self.run_dir, self.last_checkpoint, history, step,
+                           interrupted=self._stop_signal is not None, outputs=outputs)
+
+    def _write_loss_curve(self) -> list[Path]:
+        cfg = self.config
+        if cfg.writer is None:
+            return []
+        path = self.run_dir / METRICS_FILE
+        history = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+        writer = self.registry.build("writer", cfg.writer.name, **cfg.writer.options)
+        return list(writer.write_loss_curve(history, self.run_dir / "loss.png"))

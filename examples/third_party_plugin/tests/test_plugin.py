@@ -1,0 +1,64 @@
+"""The plugin as polydiff sees it: found through its entry point, cheap to import, complete."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+
+import pytest
+
+from polydiff import Evaluator, PluginManager, Registry, RunConfig, Writer
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    """The core plus this plugin only, discovered through the installed entry point."""
+    manager = PluginManager(strict=True)
+    manager.load_entrypoints(only=["timeseries"])
+    return Registry(manager)
+
+
+def test_entry_point_is_installed():
+    [ep] = [ep for ep in importlib.metadata.entry_points(group="polydiff") if ep.name == "timeseries"]
+    assert ep.value == "polydiff_timeseries.plugin"
+    assert ep.dist.metadata["Name"] == "polydiff-timeseries"
+
+
+def test_modality_and_components_are_registered(registry):
+    modality = registry.modality("timeseries")
+    assert modality.rank == 1 and modality.plugin == "polydiff-timeseries"
+    assert registry.names("dataset", modality="timeseries") == ["sines"]
+    assert registry.component("writer", modality.writer).plugin == "polydiff-timeseries"
+    assert registry.component("evaluator", modality.evaluator).plugin == "polydiff-timeseries"
+    # The encoder and conditioner come from the core.
+    assert registry.component("encoder", modality.default_encoder).plugin == "polydiff"
+    assert registry.component("conditioner", modality.default_conditioner).plugin == "polydiff"
+
+
+def test_components_build_through_the_registry(registry):
+    dataset = registry.build("dataset", "sines", split="eval", num_samples=6, length=32)
+    assert dataset[0]["x"].shape == (1, 32)
+    assert isinstance(registry.build("writer", "timeseries-png"), Writer)
+    assert isinstance(registry.build("evaluator", "timeseries-stats"), Evaluator)
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_presets_make_a_valid_run_config(registry, preset):
+    config = RunConfig.for_modality("timeseries", preset=preset, registry=registry)
+    assert (config.dataset.name, config.encoder.name, config.conditioner.name) == (
+        "sines",
+        "identity",
+        "text",
+    )
+    assert config.unet.dims == 1 and config.writer.name == "timeseries-png"
+    assert config.dataset.options["length"] == 64
+
+
+def test_importing_the_plugin_module_imports_neither_torch_nor_numpy():
+    code = (
+        "import sys, polydiff_timeseries.plugin\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numpy', 'PIL'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

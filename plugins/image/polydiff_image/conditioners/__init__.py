@@ -1,0 +1,1 @@
+"""Optional conditioners (extras)."""

@@ -1,0 +1,1 @@
+"""Image datasets: ``shapes`` (generated), ``digits`` (scikit-learn), ``folder`` (yours)."""

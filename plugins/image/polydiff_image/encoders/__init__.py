@@ -1,0 +1,1 @@
+"""Image encoders: ``pixels`` and the ``vae`` first stage."""

@@ -1,0 +1,1 @@
+"""Checkers independent of the generator, and the ``image-checkers`` evaluator."""

@@ -1,0 +1,72 @@
+"""A training-loss line chart drawn with Pillow (no matplotlib)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from PIL import Image, ImageDraw
+
+from polydiff_image.drawing import BACKGROUND, INK, font, text_size
+
+RAW = (170, 190, 230)
+SMOOTH = (25, 70, 170)
+GRID = (225, 225, 225)
+
+
+def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
+    """Bias-corrected exponential moving average (as TensorBoard's smoothing)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, start=1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return out
+
+
+def loss_curve(steps: Sequence[float], losses: Sequence[float], title: str = "training loss",
+               size: tuple[int, int] = (640, 400)) -> Image.Image:
+    """Plot ``losses`` against ``steps``: the raw values in light blue, their moving average in
+    dark blue; a log y axis when the values span more than a factor of 10."""
+    width, height = size
+    left, right, top, bottom = 64, 16, 28, 40
+    pairs = [(s, v) for s, v in zip(steps, losses) if math.isfinite(v)]
+    canvas = Image.new("RGB", size, BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((left, 8), title, fill=INK, font=font(12))
+    if not pairs:
+        draw.text((left, height // 2), "no finite loss values", fill=INK, font=font())
+        return canvas
+    xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+    log = min(ys) > 0 and max(ys) / min(ys) > 10
+    f = (lambda v: math.log10(v)) if log else (lambda v: v)
+    y_lo, y_hi = f(min(ys)), f(max(ys))
+    if y_hi - y_lo < 1e-12:
+        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+    x_lo, x_hi = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        px = left + (x - x_lo) / (x_hi - x_lo) * (width - left - right)
+        py = height - bottom - (f(y) - y_lo) / (y_hi - y_lo) * (height - top - bottom)
+        return px, py
+
+    for k in range(5):  # horizontal grid lines with y labels
+        fy = y_lo + k / 4 * (y_hi - y_lo)
+        y = height - bottom - k / 4 * (height - top - bottom)
+        draw.line([(left, y), (width - right, y)], fill=GRID)
+        label = f"{10**fy:.3g}" if log else f"{fy:.3g}"
+        draw.text((left - 6 - text_size(label)[0], y - 6), label, fill=INK, font=font())
+    for k in range(5):  # x ticks
+        fx = x_lo + k / 4 * (x_hi - x_lo)
+        x = left + k / 4 * (width - left - right)
+        draw.line([(x, height - bottom), (x, height - bottom + 4)], fill=INK)
+        label = f"{fx:.0f}"
+        draw.text((x - text_size(label)[0] // 2, height - bottom + 6), label, fill=INK, font=font())
+    draw.text(((width - text_size("step")[0]) // 2, height - 16), "step", fill=INK, font=font())
+    draw.rectangle([(left, top), (width - right, height - bottom)], outline=INK)
+    if len(pairs) > 1:
+        draw.line([point(x, y) for x, y in zip(xs, ys)], fill=RAW, width=1)
+        draw.line([point(x, y) for x, y in zip(xs, smooth(ys))], fill=SMOOTH, width=2)
+    else:
+        px, py = point(xs[0], ys[0])
+        draw.ellipse([(px - 3, py - 3), (px + 3, py + 3)], fill=SMOOTH)
+    return canvas

@@ -1,0 +1,1 @@
+"""Datasets: the LJSpeech-layout reader and the embedded digits corpus."""

@@ -1,0 +1,1 @@
+"""Encoders between log-mel data space and diffusion space."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: DTW digit recogniser, MCD-mel, durations, real-time factor."""

@@ -1,0 +1,1 @@
+"""The Grad-TTS acoustic model parts: text encoder, alignment search, losses."""

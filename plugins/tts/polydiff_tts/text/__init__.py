@@ -1,0 +1,1 @@
+"""Text front end: normalisation (numbers to words) and tokenisation."""

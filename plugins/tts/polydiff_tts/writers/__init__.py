@@ -1,0 +1,1 @@
+"""Writers: WAV files and mel-spectrogram pictures."""

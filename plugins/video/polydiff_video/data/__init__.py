@@ -1,0 +1,1 @@
+"""Video datasets: ``moving-shapes`` (generated) and ``video-folder`` (your GIF/MP4 clips)."""

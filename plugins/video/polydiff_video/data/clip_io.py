@@ -1,0 +1,115 @@
+"""Reading clips from files and fitting them to a fixed number of frames and size.
+
+Frames are numpy uint8 ``[T, H, W, 3]`` here (the file layout); datasets transpose them
+to the data-space layout ``[3, T, H, W]``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from polydiff.errors import ConfigError, DataError, MissingDependencyError
+
+GIF_SUFFIXES = (".gif",)
+MP4_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
+
+
+def read_gif(path: Path) -> np.ndarray:
+    """Decode an animated (or still) GIF to uint8 ``[T, H, W, 3]``.
+
+    Frames shown for longer than the shortest frame are repeated ``round(duration /
+    shortest)`` times, so the result is sampled at a constant rate. This also restores
+    identical consecutive frames, which GIF encoders (Pillow included) merge into one
+    longer frame.
+    """
+    try:
+        with Image.open(path) as image:
+            frames, durations = [], []
+            for frame in ImageSequence.Iterator(image):
+                frames.append(np.asarray(frame.convert("RGB"), dtype=np.uint8))
+                durations.append(int(frame.info.get("duration", 0) or 0))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise DataError(
+            f"cannot read GIF '{path}': {exc}. Fix: re-export the clip as an animated GIF or remove it "
+            f"(and its metadata row)."
+        ) from exc
+    if not frames:
+        raise DataError(f"GIF '{path}' has no frames. Fix: re-export it or remove it.")
+    positive = [d for d in durations if d > 0]
+    if positive:
+        shortest = min(positive)
+        repeats = [max(1, round(d / shortest)) if d > 0 else 1 for d in durations]
+        frames = [f for f, r in zip(frames, repeats) for _ in range(r)]
+    return np.stack(frames)
+
+
+def read_video(path: Path) -> np.ndarray:
+    """Decode an MP4 (or another container PyAV reads) to uint8 ``[T, H, W, 3]``."""
+    if importlib.util.find_spec("av") is None:
+        raise MissingDependencyError(
+            f"reading '{path}' needs PyAV, which is not installed. Fix: pip install 'polydiff-video[mp4]' "
+            f"(or convert the clip to GIF)."
+        )
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
+        raise DataError(f"cannot read video '{path}': {exc}. Fix: re-encode the clip or remove it.") from exc
+    if not frames:
+        raise DataError(f"video '{path}' has no frames. Fix: re-encode it or remove it.")
+    return np.stack(frames)
+
+
+def read_clip(path: Path) -> np.ndarray:
+    """Decode a clip file by its suffix: uint8 ``[T, H, W, 3]``."""
+    suffix = path.suffix.lower()
+    if suffix in GIF_SUFFIXES:
+        return read_gif(path)
+    if suffix in MP4_SUFFIXES:
+        return read_video(path)
+    raise DataError(
+        f"'{path}' is not a clip polydiff-video reads (suffix '{suffix}'). Supported: "
+        f"{', '.join(GIF_SUFFIXES + MP4_SUFFIXES)} (video containers need the 'mp4' extra)."
+    )
+
+
+def frame_indices(available: int, frames: int, stride: int = 1) -> np.ndarray:
+    """Which of ``available`` frames to keep for a clip of ``frames`` frames.
+
+    Consecutive frames ``0, stride, 2 * stride, ...`` when the clip is long enough;
+    otherwise ``frames`` indices spread evenly over the whole clip (nearest frame, so
+    short clips repeat frames).
+    """
+    if stride < 1:
+        raise ConfigError(f"frame_stride must be >= 1, got {stride}.")
+    needed = (frames - 1) * stride + 1
+    if available >= needed:
+        return np.arange(frames) * stride
+    return np.linspace(0, available - 1, frames).round().astype(np.int64)
+
+
+def resize_and_crop(frame: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """Resize a uint8 ``[H, W, 3]`` frame to cover ``(height, width)``, then centre-crop to it."""
+    height, width = size
+    h, w = frame.shape[:2]
+    if (h, w) == (height, width):
+        return frame
+    scale = max(height / h, width / w)
+    new_h, new_w = max(height, round(h * scale)), max(width, round(w * scale))
+    image = Image.fromarray(frame).resize((new_w, new_h), Image.Resampling.BILINEAR)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    return np.asarray(image.crop((left, top, left + width, top + height)), dtype=np.uint8)
+
+
+def fit_clip(frames: np.ndarray, num_frames: int, size: Sequence[int], stride: int = 1) -> np.ndarray:
+    """Cut/resample uint8 ``[T0, H0, W0, 3]`` to ``[num_frames, H, W, 3]`` (see
+    :func:`frame_indices` and :func:`resize_and_crop`)."""
+    picked = frames[frame_indices(len(frames), num_frames, stride)]
+    return np.stack([resize_and_crop(f, size) for f in picked])

@@ -1,0 +1,1 @@
+"""Offline checkers of generated clips and the ``video-motion`` evaluator."""

@@ -1,0 +1,86 @@
+"""The ``video`` plugin's hook implementations (entry point ``polydiff: video``).
+
+Cheap to import: records name their code by import string, so ``polydiff plugins`` never
+imports torch through this module.
+"""
+
+from __future__ import annotations
+
+from polydiff import hookimpl
+from polydiff.records import Component, Modality
+from polydiff_video.presets import DEMO, PRESETS
+
+
+@hookimpl
+def polydiff_modalities() -> list[Modality]:
+    return [
+        Modality(
+            name="video",
+            rank=3,
+            description="short clips [3, T, H, W]; factorised space-time UNet, text-conditioned",
+            default_dataset="moving-shapes",
+            default_encoder="video-pixels",
+            default_conditioner="text",
+            writer="gif",
+            evaluator="video-motion",
+            presets=PRESETS,
+            demo=DEMO,
+        )
+    ]
+
+
+@hookimpl
+def polydiff_datasets() -> list[Component]:
+    return [
+        Component(
+            "moving-shapes",
+            "polydiff_video.data.moving_shapes:MovingShapesDataset",
+            modality="video",
+            description="generated clips of a coloured shape moving and bouncing, with captions; "
+            "8 of 48 combinations held out",
+        ),
+        Component(
+            "video-folder",
+            "polydiff_video.data.folder:FolderVideoDataset",
+            modality="video",
+            description="your folder of GIF/MP4 clips captioned by metadata.jsonl or metadata.csv "
+            "(--data-path PATH; MP4 needs the mp4 extra)",
+        ),
+    ]
+
+
+@hookimpl
+def polydiff_encoders() -> list[Component]:
+    return [
+        Component(
+            "video-pixels",
+            "polydiff_video.encoder:VideoPixelEncoder",
+            modality="video",
+            description="clips in [0, 255] <-> [-1, 1]",
+        )
+    ]
+
+
+@hookimpl
+def polydiff_writers() -> list[Component]:
+    return [
+        Component(
+            "gif",
+            "polydiff_video.writers.gif:GifWriter",
+            modality="video",
+            description="one animated GIF per clip, a contact-sheet PNG, strips of the diffusion process",
+        )
+    ]
+
+
+@hookimpl
+def polydiff_evaluators() -> list[Component]:
+    return [
+        Component(
+            "video-motion",
+            "polydiff_video.evaluation.evaluator:VideoMotionEvaluator",
+            modality="video",
+            description="motion-direction and colour accuracy, area stability, temporal consistency "
+            "(seen vs held-out prompts)",
+        )
+    ]

@@ -1,0 +1,112 @@
+"""``gif`` writer: one animated GIF per clip, a contact sheet, and strips of the diffusion process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch import Tensor
+
+from polydiff.errors import ConfigError
+from polydiff.interfaces import Writer
+from polydiff_video.writers.layout import clip_frames, frame_sheet, upscale
+
+
+def save_gif(frames: np.ndarray, path: Path, *, fps: float = 8.0, scale: int = 1) -> Path:
+    """Write uint8 ``[T, H, W, 3]`` as a looping GIF at ``fps``, upscaled by ``scale``.
+
+    Identical consecutive frames are stored once with a longer duration (the GIF way);
+    :func:`polydiff_video.data.clip_io.read_gif` expands them back.
+    """
+    images = [Image.fromarray(upscale(f, scale)) for f in frames]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0,
+                   optimize=False)
+    return path
+
+
+def _stem(path: Path) -> Path:
+    """``out/samples.gif`` and ``out/samples`` both give the stem ``out/samples``."""
+    return path.with_suffix("") if path.suffix.lower() in (".gif", ".png") else path
+
+
+class GifWriter(Writer):
+    """Writes clips ``[B, 3, T, H, W]`` (data space, [0, 255]).
+
+    Args:
+        fps: Frame rate of the GIFs (datasets pass theirs via ``writer_options()``).
+        scale: Integer upscaling of GIF frames (32x32 clips are tiny on screen).
+        sheet_scale: Integer upscaling of frames in the PNG sheets.
+        max_trajectory_samples: At most this many samples get a trajectory/forward strip.
+    """
+
+    def __init__(self, fps: float = 8.0, scale: int = 4, sheet_scale: int = 2, max_trajectory_samples: int = 4):
+        if fps <= 0 or scale < 1 or sheet_scale < 1:
+            raise ConfigError(f"gif writer: need fps > 0 and scales >= 1, got fps={fps}, scale={scale}, "
+                              f"sheet_scale={sheet_scale}.")
+        self.fps = float(fps)
+        self.scale = int(scale)
+        self.sheet_scale = int(sheet_scale)
+        self.max_trajectory_samples = int(max_trajectory_samples)
+
+    def write_samples(self, x: Tensor, prompts: Sequence[str], path: Path,
+                      lengths: Sequence[int] | None = None) -> list[Path]:
+        """``STEM-00.gif, STEM-01.gif, ...`` (one per clip) and ``STEM.png``, a contact sheet with one
+        row of frames per clip under its prompt, where ``STEM`` is ``path`` without its suffix.
+        ``lengths`` is ignored: clips of a batch all have the same frames and size."""
+        stem = _stem(Path(path))
+        return [*self.write_gifs(x, stem), self.write_sheet(x, prompts, stem.with_suffix(".png"))]
+
+    def write_gifs(self, x: Tensor, path: Path) -> list[Path]:
+        """One GIF per clip of ``x: [B, 3, T, H, W]``: ``STEM-00.gif, STEM-01.gif, ...``."""
+        stem = _stem(Path(path))
+        return [save_gif(clip_frames(c), stem.parent / f"{stem.name}-{i:02d}.gif", fps=self.fps, scale=self.scale)
+                for i, c in enumerate(x)]
+
+    def write_sheet(self, x: Tensor, prompts: Sequence[str], path: Path) -> Path:
+        """A contact sheet PNG of ``x: [B, 3, T, H, W]``: one row of frames per clip under its prompt."""
+        path = _stem(Path(path)).with_suffix(".png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [list(clip_frames(c)) for c in x]
+        frame_sheet(rows, _labels(prompts, len(rows)), scale=self.sheet_scale).save(path)
+        return path
+
+    def write_trajectory(self, steps: Sequence[int], xt: Tensor, x0: Tensor, prompts: Sequence[str],
+                         path: Path) -> list[Path]:
+        """One PNG per sample, ``STEM-00.png, ...``: a row per timestep with the frames of ``x_t``,
+        a gap, then the frames of the predicted ``x0``. ``xt, x0: [S, B, 3, T, H, W]``."""
+        stem = _stem(Path(path))
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        labels = _labels(prompts, xt.shape[1])
+        written = []
+        for b in range(min(xt.shape[1], self.max_trajectory_samples)):
+            rows = [[*clip_frames(xt[s, b]), None, *clip_frames(x0[s, b])] for s in range(len(steps))]
+            names = [f"t={int(t)}: x_t | predicted x0" for t in steps]
+            names[0] = f"{labels[b]} -- {names[0]}"
+            out = stem.parent / f"{stem.name}-{b:02d}.png"
+            frame_sheet(rows, names, scale=self.sheet_scale).save(out)
+            written.append(out)
+        return written
+
+    def write_forward(self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str], path: Path) -> list[Path]:
+        """One PNG per sample, ``STEM-00.png, ...``: a row of frames per timestep.
+        ``xt: [S, B, 3, T, H, W]``."""
+        stem = _stem(Path(path))
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        labels = _labels(prompts, xt.shape[1])
+        written = []
+        for b in range(min(xt.shape[1], self.max_trajectory_samples)):
+            rows = [list(clip_frames(xt[s, b])) for s in range(len(steps))]
+            names = [f"t={int(t)}" for t in steps]
+            names[0] = f"{labels[b]} -- {names[0]}"
+            out = stem.parent / f"{stem.name}-{b:02d}.png"
+            frame_sheet(rows, names, scale=self.sheet_scale).save(out)
+            written.append(out)
+        return written
+
+
+def _labels(prompts: Sequence[str], count: int) -> list[str]:
+    """``prompts`` padded with empty labels to ``count`` (a prompt list may be shorter than the batch)."""
+    return [str(p) for p in prompts[:count]] + [""] * max(0, count - len(prompts))

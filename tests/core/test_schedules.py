@@ -1,0 +1,148 @@
+"""Closed-form checks of the beta schedules and the timestep spacings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from polydiff.diffusion import (
+    DiffusionConfig,
+    GaussianDiffusion,
+    make_beta_schedule,
+    previous_timesteps,
+    rescale_zero_terminal_snr,
+    spaced_timesteps,
+)
+from polydiff.diffusion.schedules import COSINE_MAX_BETA, COSINE_OFFSET, SCHEDULES
+from polydiff.diffusion.timesteps import SPACINGS
+from polydiff.errors import ConfigError, UnknownNameError
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_every_schedule_is_float64_and_in_unit_interval(name: str) -> None:
+    betas = make_beta_schedule(name, 1000, 1e-4, 0.02)
+    assert betas.dtype == torch.float64 and betas.shape == (1000,)
+    assert (betas > 0).all() and (betas < 1).all()
+    abar = torch.cumprod(1 - betas, 0)
+    assert (abar[1:] < abar[:-1]).all(), "abar must decrease strictly"
+
+
+def test_linear_schedule_endpoints_and_constant_increment() -> None:
+    betas = make_beta_schedule("linear", 1000, 1e-4, 0.02)
+    assert betas[0].item() == pytest.approx(1e-4, rel=1e-12)
+    assert betas[-1].item() == pytest.approx(0.02, rel=1e-12)
+    torch.testing.assert_close(betas.diff(), torch.full((999,), (0.02 - 1e-4) / 999, dtype=torch.float64))
+
+
+def test_scaled_linear_is_linear_in_sqrt_beta() -> None:
+    betas = make_beta_schedule("scaled_linear", 1000, 0.00085, 0.012)
+    assert betas[0].item() == pytest.approx(0.00085, rel=1e-12)
+    assert betas[-1].item() == pytest.approx(0.012, rel=1e-12)
+    step = (0.012**0.5 - 0.00085**0.5) / 999
+    torch.testing.assert_close(betas.sqrt().diff(), torch.full((999,), step, dtype=torch.float64))
+
+
+def test_cosine_schedule_matches_the_abar_formula() -> None:
+    T = 1000
+    betas = make_beta_schedule("cosine", T, 0.0, 0.0)
+    abar = torch.cumprod(1 - betas, 0)
+    f = lambda t: math.cos((t / T + COSINE_OFFSET) / (1 + COSINE_OFFSET) * math.pi / 2) ** 2
+    for t in (0, 1, 250, 500, 900, 990):
+        assert abar[t].item() == pytest.approx(f(t + 1) / f(0), rel=1e-9)
+    assert betas.max().item() == pytest.approx(COSINE_MAX_BETA)
+    assert betas[-1].item() == pytest.approx(COSINE_MAX_BETA), "the last beta is clipped"
+
+
+def test_sigmoid_schedule_is_symmetric_between_its_ends() -> None:
+    start, end = 1e-4, 0.02
+    betas = make_beta_schedule("sigmoid", 100, start, end)
+    assert (betas.diff() > 0).all()
+    torch.testing.assert_close(betas + betas.flip(0), torch.full((100,), start + end, dtype=torch.float64))
+    assert betas[0].item() == pytest.approx(start + (end - start) / (1 + math.exp(6)), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["linear", "scaled_linear", "cosine"])
+def test_zero_terminal_snr_rescaling(name: str) -> None:
+    betas = make_beta_schedule(name, 1000, 0.00085, 0.012)
+    rescaled = rescale_zero_terminal_snr(betas)
+    abar, new_abar = torch.cumprod(1 - betas, 0), torch.cumprod(1 - rescaled, 0)
+    assert new_abar[-1].item() == 0.0
+    assert new_abar[0].item() == pytest.approx(abar[0].item(), rel=1e-12)
+    assert rescaled[-1].item() == pytest.approx(1.0)
+    # Algorithm 1 shifts and scales sqrt(abar): the map old -> new is affine
+    old, new = abar.sqrt(), new_abar.sqrt()
+    slope = (new[0] - new[-1]) / (old[0] - old[-1])
+    torch.testing.assert_close(new, slope * (old - old[-1]))
+
+
+def test_unknown_schedule_names_the_closest_one() -> None:
+    with pytest.raises(UnknownNameError, match="Did you mean 'cosine'"):
+        make_beta_schedule("cosin", 10)
+
+
+def test_bad_beta_range_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="beta_start"):
+        make_beta_schedule("linear", 10, 0.02, 1e-4)
+
+
+def test_zero_terminal_snr_refuses_eps_prediction() -> None:
+    with pytest.raises(ConfigError, match="prediction='v'"):
+        GaussianDiffusion(DiffusionConfig(rescale_zero_terminal_snr=True, prediction="eps"))
+
+
+# ---------------------------------------------------------------------- timestep spacing
+def test_spacings_follow_their_definitions_on_a_small_case() -> None:
+    # T = 10, N = 3: leading k = 10 // 3 = 3; trailing round(10 - i * 10/3) - 1;
+    # linspace round([0, 4.5, 9]) with round-half-to-even
+    assert spaced_timesteps(10, 3, "leading").tolist() == [6, 3, 0]
+    assert spaced_timesteps(10, 3, "trailing").tolist() == [9, 6, 2]
+    assert spaced_timesteps(10, 3, "linspace").tolist() == [9, 4, 0]
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.parametrize("num_steps", [1, 2, 7, 50, 61, 103, 999, 1000])
+def test_spaced_timesteps_are_strictly_decreasing_and_in_range(spacing: str, num_steps: int) -> None:
+    steps = spaced_timesteps(1000, num_steps, spacing)
+    assert steps.dtype == torch.int64 and steps.shape == (num_steps,)
+    assert (steps.diff() < 0).all()
+    assert steps.min() >= 0 and steps.max() <= 999
+    if spacing == "trailing":
+        assert steps[0] == 999
+    if spacing == "leading":
+        assert steps[-1] == 0
+    if spacing == "linspace" and num_steps > 1:
+        assert steps[0] == 999 and steps[-1] == 0
+    if num_steps == 1000:
+        assert steps.tolist() == list(range(999, -1, -1))
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_previous_timestep_is_always_the_next_visited_one(spacing: str) -> None:
+    steps = spaced_timesteps(1000, 30, spacing)
+    prev = previous_timesteps(steps)
+    assert prev[:-1].tolist() == steps[1:].tolist()
+    assert prev[-1] == -1
+    # diffusers' DDIM uses t - T // N instead, which is wrong off "leading" spacing
+    naive = (steps - 1000 // 30).tolist()
+    if spacing == "leading":
+        assert naive[:-1] == steps[1:].tolist()
+    else:
+        assert naive[:-1] != steps[1:].tolist()
+
+
+def test_spacing_errors() -> None:
+    with pytest.raises(UnknownNameError, match="trailing"):
+        spaced_timesteps(1000, 10, "trail")
+    with pytest.raises(ConfigError, match="num_steps"):
+        spaced_timesteps(100, 101, "leading")
+    with pytest.raises(ConfigError, match="num_steps"):
+        spaced_timesteps(100, 0, "leading")
+
+
+def test_trailing_matches_numpy_definition_where_it_has_no_round_off() -> None:
+    for n in (10, 20, 50, 250):
+        expected = (np.round(np.arange(1000, 0, -1000 / n)) - 1).astype(np.int64)
+        assert spaced_timesteps(1000, n, "trailing").tolist() == expected.tolist()

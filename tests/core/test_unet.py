@@ -1,0 +1,296 @@
+"""Behaviour of the rank-generic UNet: shapes, conditioning paths, frame mixing, errors, learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from polydiff.errors import ConfigError
+from polydiff.nn import UNet, UNetConfig
+from polydiff.nn.embeddings import timestep_embedding
+from polydiff.nn.layers import num_groups
+
+CTX_DIM = 8
+
+
+def tiny(**overrides) -> UNetConfig:
+    """A UNet small enough for fast tests (two levels, attention at the second)."""
+    kwargs = dict(
+        in_channels=2,
+        model_channels=16,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_levels=(1,),
+        head_dim=8,
+        norm_groups=8,
+    )
+    kwargs.update(overrides)
+    return UNetConfig(**kwargs)
+
+
+def perturb_(model: torch.nn.Module, std: float = 0.05, only=lambda name: True) -> None:
+    """Add noise to (selected) parameters so that zero-initialised paths contribute to the output."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if only(name):
+                p.add_(std * torch.randn(p.shape, generator=gen))
+
+
+def inputs(cfg: UNetConfig, spatial: tuple[int, ...], batch: int = 2, tokens: int = 4) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    kw = {
+        "x": torch.randn(batch, cfg.in_channels, *spatial, generator=gen),
+        "t": torch.randint(0, 1000, (batch,), generator=gen),
+    }
+    if cfg.context_dim:
+        kw["context"] = torch.randn(batch, tokens, cfg.context_dim, generator=gen)
+    if cfg.cond_channels:
+        kw["concat"] = torch.randn(batch, cfg.cond_channels, *spatial, generator=gen)
+    return kw
+
+
+@pytest.mark.parametrize(
+    ("dims", "spatial", "extra"),
+    [
+        (1, (12,), {}),
+        (1, (12,), {"context_dim": CTX_DIM, "cond_channels": 3}),
+        (2, (8, 12), {}),
+        (2, (8, 12), {"context_dim": CTX_DIM}),
+        (2, (8, 12), {"cond_channels": 1, "out_channels": 4}),
+        (3, (5, 4, 6), {"context_dim": CTX_DIM, "cond_channels": 2}),  # factorized: odd frame count is fine
+        (3, (4, 4, 6), {"factorized": False}),
+        (3, (4, 4, 6), {"factorized": False, "context_dim": CTX_DIM, "cond_channels": 1}),
+    ],
+)
+def test_output_has_input_shape_and_every_path_is_used(dims, spatial, extra):
+    cfg = tiny(dims=dims, **extra)
+    model = UNet(cfg)
+    perturb_(model)
+    kw = inputs(cfg, spatial)
+    out = model(**kw)
+    assert out.shape == (2, cfg.out_channels or cfg.in_channels, *spatial)
+    assert torch.isfinite(out).all()
+    for name in ("context", "concat"):  # each conditioning input changes the prediction
+        if name in kw:
+            changed = dict(kw, **{name: kw[name] + 1.0})
+            assert not torch.allclose(model(**changed), out, atol=1e-5), name
+
+
+def test_fresh_unet_predicts_zeros():
+    cfg = tiny(dims=2, context_dim=CTX_DIM)
+    out = UNet(cfg)(**inputs(cfg, (8, 8)))
+    assert torch.equal(out, torch.zeros_like(out))
+
+
+@pytest.mark.parametrize(
+    "cfg", [tiny(dims=2, context_dim=CTX_DIM, cond_channels=1), tiny(dims=3, context_dim=CTX_DIM)]
+)
+def test_every_parameter_gets_gradient_after_a_few_steps(cfg):
+    # Zero-initialised output layers block gradients to the layers behind them at first; after
+    # a few optimizer steps every parameter must influence the loss.
+    torch.manual_seed(0)
+    model = UNet(cfg)
+    spatial = (4, 8, 8)[-cfg.dims :]
+    kw = inputs(cfg, spatial)
+    target = torch.randn(2, cfg.in_channels, *spatial)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(4):
+        opt.zero_grad()
+        F.mse_loss(model(**kw), target).backward()
+        opt.step()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().max() == 0]
+    assert not no_grad
+
+
+def test_context_mask_hides_padding_tokens():
+    cfg = tiny(dims=2, context_dim=CTX_DIM)
+    model = UNet(cfg).eval()
+    perturb_(model)
+    kw = inputs(cfg, (8, 8), tokens=5)
+    mask = torch.tensor([[True, True, True, False, False], [True, True, True, True, True]])
+    out = model(**kw, context_mask=mask)
+
+    padded = kw["context"].clone()
+    padded[0, 3:] = 100.0  # masked-out tokens of sample 0
+    assert torch.allclose(model(**dict(kw, context=padded), context_mask=mask), out, atol=1e-6)
+
+    real = kw["context"].clone()
+    real[0, 1] += 1.0  # a real token of sample 0
+    changed = model(**dict(kw, context=real), context_mask=mask)
+    assert not torch.allclose(changed[0], out[0], atol=1e-4)
+    assert torch.allclose(changed[1], out[1], atol=1e-6)  # samples stay independent
+
+
+def _frame_influence(model: UNet, kw: dict) -> torch.Tensor:
+    """Max change of the output per frame when only frame 0 of the input changes: ``[T]``."""
+    out = model(**kw)
+    x = kw["x"].clone()
+    x[:, :, 0] += 1.0
+    return (model(**dict(kw, x=x)) - out).abs().amax(dim=(0, 1, 3, 4))
+
+
+def test_factorized_video_mixes_frames_only_through_temporal_layers():
+    cfg = tiny(dims=3, context_dim=CTX_DIM)
+    model = UNet(cfg).eval()
+    kw = inputs(cfg, (5, 8, 8))
+
+    # Temporal layers start as identities: the UNet is an image model applied per frame.
+    perturb_(model, only=lambda name: "temporal" not in name)
+    influence = _frame_influence(model, kw)
+    assert influence[0] > 1e-3
+    assert influence[1:].max() < 1e-6
+
+    perturb_(model, only=lambda name: "temporal" in name)
+    assert _frame_influence(model, kw)[2] > 1e-3
+
+
+def test_full_3d_mixes_frames_and_downsamples_time():
+    cfg = tiny(dims=3, factorized=False)
+    model = UNet(cfg).eval()
+    perturb_(model)
+    assert _frame_influence(model, inputs(cfg, (4, 4, 4)))[2] > 1e-3
+    with pytest.raises(ConfigError, match="frames 5 is not a multiple of 2"):
+        model.check_input_shape((5, 4, 4))
+    UNet(tiny(dims=3)).check_input_shape((5, 4, 4))  # factorized: any frame count
+
+
+def test_float_timesteps_match_integers_and_interpolate():
+    cfg = tiny(dims=1)
+    model = UNet(cfg).eval()
+    perturb_(model)
+    x = torch.randn(3, 2, 8)
+    t_int = torch.tensor([0, 17, 999])
+    assert torch.equal(model(x, t_int), model(x, t_int.float()))
+    assert torch.equal(
+        model(x[:1], torch.tensor(17)), model(x[:1], torch.tensor([17]))
+    )  # scalar t broadcasts
+    lo, mid, hi = (model(x[:1], torch.tensor([v])) for v in (17.0, 17.5, 18.0))
+    assert torch.isfinite(mid).all()
+    assert not torch.allclose(mid, lo) and not torch.allclose(mid, hi)
+
+
+def test_timestep_embedding_is_cos_sin_of_scaled_time():
+    t = torch.tensor([0.0, 2.5])
+    emb = timestep_embedding(t, 7, max_period=100.0)
+    assert emb.shape == (2, 7)
+    freqs = 100.0 ** (-torch.arange(3) / 3)
+    assert torch.allclose(emb[1, :3], torch.cos(2.5 * freqs))
+    assert torch.allclose(emb[1, 3:6], torch.sin(2.5 * freqs))
+    assert torch.equal(emb[0, :6], torch.tensor([1.0, 1, 1, 0, 0, 0]))
+    assert torch.equal(emb[:, 6], torch.zeros(2))  # odd width is zero-padded
+
+
+@pytest.mark.parametrize(
+    ("dims", "spatial", "message"),
+    [
+        (2, (30, 32), "height 30 is not a multiple of 4 (2 downsamplings); use 28 or 32"),
+        (2, (32, 2), "width 2 is not a multiple of 4 (2 downsamplings); use 4"),
+        (1, (50,), "length 50 is not a multiple of 4 (2 downsamplings); use 48 or 52"),
+    ],
+)
+def test_sizes_that_cannot_be_downsampled_raise_with_working_sizes(dims, spatial, message):
+    model = UNet(tiny(dims=dims, channel_mult=(1, 1, 2)))
+    with pytest.raises(ConfigError) as err:
+        model.check_input_shape(spatial)
+    assert message in str(err.value)
+    with pytest.raises(ConfigError, match="is not a multiple of 4"):
+        model(torch.randn(1, 2, *spatial), torch.tensor([1]))
+
+
+def test_inconsistent_inputs_raise_config_error():
+    ctx_model = UNet(tiny(dims=2, context_dim=CTX_DIM))
+    plain = UNet(tiny(dims=2))
+    concat_model = UNet(tiny(dims=2, cond_channels=1))
+    x, t = torch.randn(2, 2, 8, 8), torch.tensor([1, 2])
+    ctx = torch.randn(2, 3, CTX_DIM)
+    cases = [
+        (lambda: ctx_model(x, t), "context_dim=8 but forward\\(\\) got no context"),
+        (lambda: plain(x, t, context=ctx), "context_dim is None"),
+        (lambda: ctx_model(x, t, context=torch.randn(2, 3, 5)), "context must have shape"),
+        (
+            lambda: ctx_model(x, t, context=ctx, context_mask=torch.ones(2, 4, dtype=torch.bool)),
+            "context_mask",
+        ),
+        (lambda: concat_model(x, t), "cond_channels=1 but forward\\(\\) got no concat"),
+        (lambda: plain(x, t, concat=torch.randn(2, 1, 8, 8)), "cond_channels is 0"),
+        (lambda: concat_model(x, t, concat=torch.randn(2, 1, 4, 4)), "concat must have shape"),
+        (lambda: plain(torch.randn(2, 3, 8, 8), t), "in_channels=2"),
+        (lambda: plain(torch.randn(2, 2, 8), t), "dims=2"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            call()
+
+
+def test_invalid_config_raises_config_error():
+    with pytest.raises(ConfigError, match="attention_levels \\[2\\] out of range"):
+        UNet(tiny(attention_levels=(2,)))
+    with pytest.raises(ConfigError, match="dims must be 1, 2 or 3"):
+        UNet(tiny(dims=4))
+
+
+def test_norm_groups_are_clamped_to_divide_channels():
+    assert num_groups(48, 32) == 24
+    assert num_groups(16, 32) == 16
+    assert num_groups(7, 4) == 1
+    model = UNet(tiny(dims=2, model_channels=12, norm_groups=32, head_dim=4))
+    assert model(torch.randn(1, 2, 4, 4), torch.tensor([3])).shape == (1, 2, 4, 4)
+
+
+def test_num_parameters_counts_all_and_trainable():
+    model = UNet(tiny(dims=1))
+    total = sum(p.numel() for p in model.parameters())
+    assert model.num_parameters() == total
+    model.time_embed.requires_grad_(False)
+    frozen = sum(p.numel() for p in model.time_embed.parameters())
+    assert model.num_parameters(trainable_only=True) == total - frozen
+
+
+def test_channels_last_and_gradient_checkpointing_give_the_same_result():
+    cfg = tiny(dims=2, context_dim=CTX_DIM)
+    model = UNet(cfg)
+    perturb_(model)
+    kw = inputs(cfg, (8, 8))
+    out = model(**kw)
+    out.square().mean().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+
+    cl = dict(kw, x=kw["x"].to(memory_format=torch.channels_last))
+    assert torch.allclose(model.to(memory_format=torch.channels_last)(**cl), out, atol=1e-5)
+
+    model.zero_grad()
+    model.config.gradient_checkpointing = True
+    model(**kw).square().mean().backward()
+    for g, p in zip(grads, model.parameters()):
+        assert torch.allclose(p.grad, g, atol=1e-6)
+
+
+def test_traces_into_one_graph_for_torch_compile():
+    cfg = tiny(dims=3, context_dim=CTX_DIM)
+    model = UNet(cfg).eval()
+    perturb_(model)
+    kw = inputs(cfg, (3, 4, 4))
+    compiled = torch.compile(model, backend="eager", fullgraph=True)  # fullgraph: fails on any graph break
+    assert torch.allclose(compiled(**kw), model(**kw), atol=1e-6)
+
+
+def test_tiny_unet_overfits_one_batch():
+    torch.manual_seed(0)
+    cfg = tiny(dims=2, in_channels=1, model_channels=16, channel_mult=(1, 2), num_res_blocks=1)
+    model = UNet(cfg)
+    x0 = torch.randn(8, 1, 8, 8)
+    noise = torch.randn_like(x0)
+    t = torch.linspace(50, 950, 8)
+    alpha_bar = torch.cos(t / 1000 * torch.pi / 2)[:, None, None, None] ** 2
+    x_t = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(50):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x_t, t), noise)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
