@@ -33,10 +33,15 @@ _LAZY: dict[str, str] = {
     "DiffusionConfig": "polydiff.diffusion.config",
     "GaussianDiffusion": "polydiff.diffusion.gaussian",
     "make_beta_schedule": "polydiff.diffusion.schedules",
+    "rescale_zero_terminal_snr": "polydiff.diffusion.schedules",
+    "spaced_timesteps": "polydiff.diffusion.timesteps",
     # samplers
     "Sampler": "polydiff.samplers.base",
     "DDPMSampler": "polydiff.samplers.ddpm",
     "DDIMSampler": "polydiff.samplers.ddim",
+    "DPMSolverPP2MSampler": "polydiff.samplers.dpmpp",
+    "EulerKarrasSampler": "polydiff.samplers.karras",
+    "HeunKarrasSampler": "polydiff.samplers.karras",
     "cfg_model_fn": "polydiff.samplers.guidance",
     # networks
     "UNetConfig": "polydiff.nn.config",
@@ -102,7 +107,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from polydiff.conditioning.text import TextConditioner
     from polydiff.diffusion.config import DiffusionConfig
     from polydiff.diffusion.gaussian import GaussianDiffusion
-    from polydiff.diffusion.schedules import make_beta_schedule
+    from polydiff.diffusion.schedules import make_beta_schedule, rescale_zero_terminal_snr
+    from polydiff.diffusion.timesteps import spaced_timesteps
     from polydiff.encoders.identity import IdentityEncoder
     from polydiff.interfaces import (
         Conditioner,
@@ -122,6 +128,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from polydiff.samplers.base import Sampler
     from polydiff.samplers.ddim import DDIMSampler
     from polydiff.samplers.ddpm import DDPMSampler
+    from polydiff.samplers.dpmpp import DPMSolverPP2MSampler
+    from polydiff.samplers.karras import EulerKarrasSampler, HeunKarrasSampler
     from polydiff.samplers.guidance import cfg_model_fn
     from polydiff.training.checkpoint import load_checkpoint, save_checkpoint
     from polydiff.training.config import TrainConfig

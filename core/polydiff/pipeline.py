@@ -120,7 +120,8 @@ class DiffusionPipeline:
         sampler_keys = {"eta", "spacing", "variance", "clip_denoised", "dynamic_threshold"}
         sampler_opts = {k: v for k, v in options.items() if k in sampler_keys}
         plan_opts = {k: v for k, v in options.items() if k not in sampler_keys}
-        sampler_opts.setdefault("spacing", defaults.get("spacing", "leading"))
+        if "spacing" in defaults:  # Karras samplers take no spacing: pass it only when asked for
+            sampler_opts.setdefault("spacing", defaults["spacing"])
         run_opts = {k: sampler_opts.pop(k) for k in ("clip_denoised", "dynamic_threshold") if k in sampler_opts}
         run_opts.setdefault("clip_denoised", defaults.get("clip_denoised", False))
         all_prompts = [p for p in (prompts or [""]) for _ in range(num_per_prompt)]

@@ -21,7 +21,7 @@ FORMAT_VERSION = 1
 
 #: Sampling defaults; a modality's preset section ``sample`` overrides them.
 DEFAULT_SAMPLE: dict[str, Any] = {"sampler": "ddim", "steps": 50, "guidance": 3.0, "temperature": 1.0,
-                                  "spacing": "leading", "clip_denoised": False}
+                                  "clip_denoised": False}
 
 
 @dataclass

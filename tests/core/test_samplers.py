@@ -162,7 +162,7 @@ def test_each_step_lands_on_the_next_visited_timestep(name: str, spacing: str) -
     diffusion = GaussianDiffusion()
     x0 = torch.linspace(-1, 1, 12, dtype=torch.float64).view(2, 3, 2)
     seen: list[tuple[Tensor, Tensor]] = []
-    sampler = make(name, diffusion, 10, spacing)
+    sampler = make(name, diffusion, 7, spacing)
     out = sampler.sample(
         point_mass_oracle(diffusion, x0, seen), x0.shape, generator=seeded(), dtype=torch.float64
     )
@@ -181,7 +181,7 @@ def test_ddpm_states_have_the_forward_marginals_at_every_visited_timestep(spacin
     diffusion = GaussianDiffusion()
     x0 = torch.full((4000, 1, 5), 0.7, dtype=torch.float64)
     seen: list[tuple[Tensor, Tensor]] = []
-    sampler = DDPMSampler(diffusion, 10, spacing=spacing)
+    sampler = DDPMSampler(diffusion, 7, spacing=spacing)
     out = sampler.sample(
         point_mass_oracle(diffusion, x0, seen), x0.shape, generator=seeded(5), dtype=torch.float64
     )
@@ -315,6 +315,8 @@ def test_sampler_errors_name_the_fix() -> None:
         DDPMSampler(diffusion, 10, variance="small")
     with pytest.raises(ConfigError, match="spacing"):
         EulerKarrasSampler(diffusion, 10, spacing="trailing")
+    with pytest.raises(ConfigError, match="sigma_max"):
+        HeunKarrasSampler(diffusion, 10, sigma_max=1e4)
     with pytest.raises(ConfigError, match="eta"):
         DDIMSampler(diffusion, 10, eta=-1)
     assert isinstance(DPMSolverPP2MSampler(diffusion), Sampler)

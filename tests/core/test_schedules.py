@@ -146,3 +146,12 @@ def test_trailing_matches_numpy_definition_where_it_has_no_round_off() -> None:
     for n in (10, 20, 50, 250):
         expected = (np.round(np.arange(1000, 0, -1000 / n)) - 1).astype(np.int64)
         assert spaced_timesteps(1000, n, "trailing").tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("name", ["linear", "scaled_linear"])
+def test_short_chains_noise_as_far_as_t1000(name):
+    """Betas are quoted for T=1000 and scaled by 1000/T, so abar_T barely depends on T."""
+    abar = {T: torch.cumprod(1 - make_beta_schedule(name, T), 0)[-1].item() for T in (100, 250, 1000)}
+    assert abar[1000] < 1e-2
+    assert abar[100] == pytest.approx(abar[1000], rel=0.5, abs=1e-4)
+    assert abar[250] == pytest.approx(abar[1000], rel=0.5, abs=1e-4)

@@ -14,7 +14,8 @@ class DiffusionConfig:
         schedule: ``"linear"`` (DDPM, ``beta_start..beta_end``), ``"scaled_linear"``
             (Stable Diffusion), ``"cosine"`` (Nichol & Dhariwal, betas capped at 0.999) or
             ``"sigmoid"``.
-        beta_start, beta_end: Ends of the linear-type schedules.
+        beta_start, beta_end: Ends of the linear-type schedules, quoted for ``T = 1000``
+            (``linear`` and ``scaled_linear`` scale them by ``1000 / T``).
         rescale_zero_terminal_snr: Rescale so that ``abar_T = 0`` (Lin et al. 2023).
         prediction: Network target: ``"eps"``, ``"x0"`` or ``"v"``.
         min_snr_gamma: If set, weight the loss by ``min(SNR, gamma) / SNR`` expressed for

@@ -57,6 +57,10 @@ SCHEDULES: dict[str, Callable[[int, float, float], Tensor]] = {
 }
 
 
+#: Schedules whose ``beta_start``/``beta_end`` are quoted for T = 1000 and scaled by 1000 / T.
+BETAS_QUOTED_FOR_1000 = ("linear", "scaled_linear")
+
+
 def make_beta_schedule(
     name: str, num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02
 ) -> Tensor:
@@ -65,7 +69,9 @@ def make_beta_schedule(
     Args:
         name: ``"linear"``, ``"scaled_linear"``, ``"cosine"`` or ``"sigmoid"``.
         num_timesteps: ``T``.
-        beta_start, beta_end: Ends of the linear-type schedules (ignored by ``"cosine"``).
+        beta_start, beta_end: Ends of the linear-type schedules (ignored by ``"cosine"``); for
+            ``"linear"`` and ``"scaled_linear"`` they are quoted for ``T = 1000`` and scaled by
+            ``1000 / T`` (improved-diffusion's convention), so a shorter chain still ends in noise.
 
     Returns:
         ``[T]`` float64 betas in ``(0, 1)``.
@@ -79,6 +85,12 @@ def make_beta_schedule(
             f"schedule '{name}' needs 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, "
             f"beta_end={beta_end}. Fix DiffusionConfig.beta_start / beta_end."
         )
+    if name in BETAS_QUOTED_FOR_1000:
+        # Betas are quoted for T = 1000; scale them so that any T noises as far (abar_T ~ 4e-5),
+        # as improved-diffusion does. Without this, T = 100 would end at abar_T = 0.37 and
+        # sampling from N(0, I) would start far from anything seen in training.
+        scale = 1000 / num_timesteps
+        beta_start, beta_end = min(beta_start * scale, COSINE_MAX_BETA), min(beta_end * scale, COSINE_MAX_BETA)
     return SCHEDULES[name](num_timesteps, beta_start, beta_end)
 
 

@@ -12,6 +12,7 @@ any device (up to floating-point differences of the network itself).
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,8 +100,6 @@ class Sampler(ABC):
     @classmethod
     def option_names(cls) -> list[str]:
         """Keyword options of this sampler's constructor, besides ``num_steps``."""
-        import inspect
-
         params = inspect.signature(cls.__init__).parameters
         skip = {"self", "diffusion", "num_steps", "options"}
         return [p for p in params if p not in skip]
@@ -127,7 +126,7 @@ class Sampler(ABC):
 
         Args:
             model_fn: ``(x_t [B, C, *spatial], t [B]) -> [B, C, *spatial]`` raw network output
-                (eps, x0 or v, as ``diffusion.config.prediction``); ``t`` is int64, or float64
+                (eps, x0 or v, as ``diffusion.config.prediction``); ``t`` is int64, or float32
                 fractional timesteps for the Karras samplers. Use
                 :func:`polydiff.samplers.cfg_model_fn` for classifier-free guidance.
             shape: ``(B, C, *spatial)``.
@@ -137,6 +136,9 @@ class Sampler(ABC):
             noise_scale: Temperature of the initial noise, ``x_T ~ N(0, noise_scale^2 I)`` (Grad-TTS).
             callback: ``callback(step_index, t, x_t, x0_pred)`` after each step.
             clip_denoised: Clamp predicted x0 to ``[-1, 1]`` (True) or ``[-b, b]`` (a float).
+                Advised for eps-prediction when sampling starts near zero SNR (e.g. a cosine
+                schedule with "trailing" spacing), where ``x0 = (x_t - sigma eps) / alpha``
+                amplifies the network's error by ``1 / alpha``.
             dynamic_threshold: Imagen's percentile (e.g. 0.995) for dynamic thresholding of x0.
             device: Where the network runs (default: ``x_T``'s device, else the CPU).
             dtype: dtype of the sampling state.
@@ -216,8 +218,10 @@ class Sampler(ABC):
 
     @staticmethod
     def batch_timestep(t: Tensor | int | float, x: Tensor) -> Tensor:
-        """Timestep ``t`` repeated for the batch: ``[B]`` on ``x``'s device (int64 unless ``t`` is float)."""
-        return torch.as_tensor(t).reshape(1).to(x.device).repeat(x.shape[0])
+        """Timestep ``t`` repeated for the batch: ``[B]`` on ``x``'s device, int64 or float32."""
+        t = torch.as_tensor(t)
+        t = t.float() if t.is_floating_point() else t.long()
+        return t.reshape(1).to(x.device).repeat(x.shape[0])
 
     @abstractmethod
     def _sample(self, x_T: Tensor, ctx: SamplingContext) -> Tensor:

@@ -45,7 +45,7 @@ class KarrasSampler(Sampler):
     Args:
         diffusion, num_steps: See :class:`~polydiff.samplers.Sampler`.
         rho: Karras' ``rho`` (7 in the paper); larger spends more steps at low noise.
-        sigma_min, sigma_max: Override the ends of the noise levels.
+        sigma_min, sigma_max: Narrow the noise levels (within the schedule's range).
         spacing: Not applicable (the noise levels are Karras'); must be left unset.
 
     Attributes:
@@ -71,13 +71,14 @@ class KarrasSampler(Sampler):
             )
         super().__init__(diffusion, num_steps, **options)
         self.spacing = "karras"
-        log_sigmas = diffusion.log_sigmas
-        self.sigma_min = float(log_sigmas[0].exp()) if sigma_min is None else float(sigma_min)
-        self.sigma_max = float(log_sigmas[-1].exp()) if sigma_max is None else float(sigma_max)
-        if not 0 < self.sigma_min < self.sigma_max:
+        lowest, highest = float(diffusion.log_sigmas[0].exp()), float(diffusion.log_sigmas[-1].exp())
+        self.sigma_min = lowest if sigma_min is None else float(sigma_min)
+        self.sigma_max = highest if sigma_max is None else float(sigma_max)
+        if not lowest * (1 - 1e-6) <= self.sigma_min < self.sigma_max <= highest * (1 + 1e-6):
             raise ConfigError(
-                f"sampler '{self.name}' needs 0 < sigma_min < sigma_max, got sigma_min={self.sigma_min}, "
-                f"sigma_max={self.sigma_max}."
+                f"sampler '{self.name}' needs {lowest:.4g} <= sigma_min < sigma_max <= {highest:.4g} "
+                f"(the schedule's noise levels), got sigma_min={self.sigma_min:.4g}, "
+                f"sigma_max={self.sigma_max:.4g}."
             )
         self.rho = float(rho)
         self.sigmas = karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho)

@@ -6,17 +6,19 @@ from polydiff import Component, Modality, hookimpl
 
 PLUGIN = "polydiff_image"
 
-#: Prompts of ``polydiff demo image``: seen combinations first, then held-out ones
+#: Prompts of ``polydiff demo image``: four seen combinations, then four held out of training
 #: (``(colour + shape + position) % 7 == 0`` on the quick preset's 2x2 grid).
-DEMO_PROMPTS = [
+DEMO_SEEN = [
+    "a yellow circle at the bottom left",
+    "a blue square at the top left",
+    "a red triangle at the bottom right",
+    "a green cross at the top left",
+]
+DEMO_HELD_OUT = [
     "a red circle at the top left",
-    "a blue square at the bottom right",
-    "a green triangle at the top right",
-    "a yellow cross at the bottom left",
-    "a red square at the top right",
-    "a cyan circle at the bottom right",
-    "a magenta triangle at the bottom left",
-    "a blue cross at the top left",
+    "a green triangle at the bottom right",
+    "a cyan cross at the top right",
+    "a magenta circle at the bottom left",
 ]
 
 PRESETS = {
@@ -60,7 +62,7 @@ def polydiff_modalities() -> list[Modality]:
             writer="png",
             evaluator="image-checkers",
             presets=PRESETS,
-            demo={"preset": "quick", "dataset": "shapes", "prompts": DEMO_PROMPTS, "num_per_prompt": 4},
+            demo={"preset": "quick", "dataset": "shapes", "prompts": DEMO_SEEN + DEMO_HELD_OUT, "num_per_prompt": 4},
         )
     ]
 

@@ -38,20 +38,21 @@ class GradTTSConditioner(Conditioner):
             :meth:`fit` when None.
         tokens: ``"chars"`` or ``"phonemes"``; symbols: the fitted phoneme inventory.
         add_blank: Intersperse a blank token between symbols (helps the alignment).
-        hidden, layers, heads, kernel_size, dropout, duration_hidden: Text encoder size.
+        hidden, layers, heads, ffn_mult, kernel_size, dropout, duration_hidden: Text encoder size
+            (see :class:`~polydiff_tts.model.text_encoder.TextEncoder`).
         pad_multiple: Frames are padded to a multiple of this (``2 ** (UNet levels - 1)`` or more).
         max_frames: Longest sample :meth:`plan` may produce (longer predictions are cut).
     """
 
     def __init__(self, n_mels: int | None = None, tokens: str = "chars", symbols: Sequence[str] | None = None,
                  add_blank: bool = True, language: str = "en-us", hidden: int = 128, layers: int = 3,
-                 heads: int = 2, kernel_size: int = 3, dropout: float = 0.1, duration_hidden: int = 128,
+                 heads: int = 2, ffn_mult: int = 4, kernel_size: int = 3, dropout: float = 0.1, duration_hidden: int = 128,
                  pad_multiple: int = 16, max_frames: int = 4000):
         super().__init__()
         self.tokenizer = Tokenizer(tokens, symbols, add_blank, language)
         self.options: dict[str, Any] = {
             "n_mels": n_mels, "tokens": tokens, "add_blank": add_blank, "language": language, "hidden": hidden,
-            "layers": layers, "heads": heads, "kernel_size": kernel_size, "dropout": dropout,
+            "layers": layers, "heads": heads, "ffn_mult": ffn_mult, "kernel_size": kernel_size, "dropout": dropout,
             "duration_hidden": duration_hidden, "pad_multiple": pad_multiple, "max_frames": max_frames,
         }
         self.pad_multiple, self.max_frames = pad_multiple, max_frames
@@ -64,7 +65,8 @@ class GradTTSConditioner(Conditioner):
         o["n_mels"] = n_mels
         self.concat_channels = n_mels
         self.encoder = TextEncoder(self.tokenizer.vocab_size, n_mels, hidden=o["hidden"], layers=o["layers"],
-                                   heads=o["heads"], kernel_size=o["kernel_size"], dropout=o["dropout"],
+                                   heads=o["heads"], ffn_mult=o["ffn_mult"], kernel_size=o["kernel_size"],
+                                   dropout=o["dropout"],
                                    duration_hidden=o["duration_hidden"])
 
     # ------------------------------------------------------------------ set-up

@@ -22,7 +22,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "diffusion": {"num_timesteps": 1000, "schedule": "linear", "prediction": "eps"},
     "train": {"steps": 1500, "batch_size": 16, "lr": 1e-3, "warmup_steps": 100, "ema_decay": 0.995,
               "cond_drop_prob": 0.0, "checkpoint_every": 500, "log_every": 25, "grad_clip": 1.0},
-    "conditioner": {"hidden": 128, "layers": 2, "heads": 2, "duration_hidden": 128, "dropout": 0.1},
+    "conditioner": {"hidden": 128, "layers": 2, "heads": 2, "ffn_mult": 2, "duration_hidden": 128, "dropout": 0.1},
     "sample": {"sampler": "ddim", "steps": 25, "temperature": 1.5, "guidance": 1.0},
 }
 #: Longer training of a wider model; its figures are in docs/benchmarks.md ("## TTS").

@@ -34,12 +34,11 @@ def panel(
     *,
     title: str = "",
     y_range: tuple[float, float] | None = (-1.5, 1.5),
-    axis_labels: bool = False,
     x_length: int | None = None,
 ) -> Image.Image:
     """One plot: ``series: [C, L]`` as C lines; values outside ``y_range`` are clipped.
 
-    ``y_range=None`` scales to the data; ``axis_labels`` writes the top and bottom values.
+    ``y_range=None`` scales to the data.
     ``x_length`` is the number of samples the width spans (default: the series' length; set
     it larger to draw a cut signal on the same time axis as full ones).
     The title (if any) takes the top :data:`TITLE_HEIGHT` pixels; the image is exactly
@@ -67,9 +66,6 @@ def panel(
     if lo < 0 < hi:
         zero = float(y_of(np.array(0.0)))
         draw.line((1, zero, width - 2, zero), fill=(225, 225, 225))
-    if axis_labels:
-        draw.text((width - 4, top + 2), f"{hi:.3g}", fill=(120, 120, 120), font=font, anchor="ra")
-        draw.text((width - 4, height - 3), f"{lo:.3g}", fill=(120, 120, 120), font=font, anchor="rd")
     length = series.shape[-1]
     span = max(x_length or length, length)
     xs = margin + np.arange(length) / max(span - 1, 1) * (width - 2 * margin - 1)

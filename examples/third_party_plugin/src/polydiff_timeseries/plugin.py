@@ -11,7 +11,8 @@ from polydiff import Component, Modality, hookimpl
 
 MODALITY = "timeseries"
 
-#: ``polydiff train timeseries --preset quick`` (the default): CPU-friendly, about a minute.
+#: ``polydiff train timeseries --preset quick`` (the default): a few CPU minutes. After 800 steps
+#: every sample of 16 per caption was judged right by ``timeseries-stats`` (see the README).
 QUICK = {
     "dataset": {"length": 64, "num_samples": 4096},
     "unet": {
@@ -25,7 +26,7 @@ QUICK = {
     },
     "conditioner": {"dim": 64, "depth": 1, "heads": 4},
     "diffusion": {"num_timesteps": 1000, "schedule": "cosine", "prediction": "eps"},
-    "train": {"steps": 1500, "batch_size": 64, "lr": 1e-3, "warmup_steps": 50, "checkpoint_every": 500},
+    "train": {"steps": 800, "batch_size": 64, "lr": 1e-3, "warmup_steps": 50, "checkpoint_every": 400},
     "sample": {"sampler": "ddim", "steps": 50, "guidance": 3.0},
 }
 
@@ -33,7 +34,7 @@ QUICK = {
 FULL = {
     **QUICK,
     "unet": {**QUICK["unet"], "model_channels": 64, "num_res_blocks": 2, "attention_levels": (1, 2)},
-    "train": {"steps": 8000, "batch_size": 128, "lr": 5e-4, "warmup_steps": 200, "checkpoint_every": 2000},
+    "train": {"steps": 5000, "batch_size": 128, "lr": 5e-4, "warmup_steps": 200, "checkpoint_every": 1000},
 }
 
 

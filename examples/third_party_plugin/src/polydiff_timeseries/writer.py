@@ -102,12 +102,12 @@ class TimeseriesPngWriter(Writer):
         return [path]
 
     def write_loss_curve(self, history: Sequence[dict[str, float]], path: Path) -> list[Path]:
-        """Training loss (``history[i]["loss"]``) against logged step, scaled to the data."""
+        """Training loss (``history[i]["loss"]``, log scale) against logged step."""
         losses = np.array([entry["loss"] for entry in history if "loss" in entry], dtype=np.float64)
         if losses.size < 2:
             return []
         size = (self.size[0] * 2, self.size[1] * 2)
-        title = f"training loss, last {losses[-1]:.4g}"
+        title = f"training loss (log scale): {losses[0]:.3g} -> {losses[-1]:.3g}"
         path = _target(path, "loss.png")
-        panel(losses[None], size, title=title, y_range=None, axis_labels=True).save(path)
+        panel(np.log10(np.maximum(losses, 1e-12))[None], size, title=title, y_range=None).save(path)
         return [path]

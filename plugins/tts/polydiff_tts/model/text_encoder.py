@@ -119,20 +119,21 @@ class TextEncoder(nn.Module):
         vocab_size: Embedding rows (padding id 0).
         out_channels: Channels of ``mu`` (the mel bands of the diffusion space).
         hidden, layers, heads: Transformer size.
+        ffn_mult: Width of the feed-forward blocks in multiples of ``hidden``.
         kernel_size: Feed-forward convolution width.
         dropout: Dropout in the pre-net, transformer and duration predictor.
         duration_hidden: Width of the duration predictor.
     """
 
     def __init__(self, vocab_size: int, out_channels: int, hidden: int = 128, layers: int = 3, heads: int = 2,
-                 kernel_size: int = 3, dropout: float = 0.1, duration_hidden: int = 128):
+                 ffn_mult: int = 4, kernel_size: int = 3, dropout: float = 0.1, duration_hidden: int = 128):
         super().__init__()
         self.hidden = hidden
         self.embed = nn.Embedding(vocab_size, hidden, padding_idx=0)
         nn.init.normal_(self.embed.weight, 0.0, hidden**-0.5)
         self.prenet = ConvStack(hidden, layers=3, kernel_size=5, dropout=dropout)
         self.layers = nn.ModuleList(
-            EncoderLayer(hidden, heads, 4 * hidden, kernel_size, dropout) for _ in range(layers))
+            EncoderLayer(hidden, heads, ffn_mult * hidden, kernel_size, dropout) for _ in range(layers))
         self.proj_mu = nn.Conv1d(hidden, out_channels, 1)
         self.duration = DurationPredictor(hidden, duration_hidden, dropout=dropout)
 

@@ -24,9 +24,9 @@ def colorize(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
 
 
 def value_range(mels: Sequence[Tensor], floor: float) -> tuple[float, float]:
-    """Shared colour range of several log-mels: robust max, min not below ``floor``."""
+    """Shared colour range of several log-mels: from ``floor`` (silence) to a robust maximum."""
     values = np.concatenate([m.detach().float().cpu().numpy().ravel() for m in mels])
-    return max(float(np.percentile(values, 1)), floor), float(np.percentile(values, 99.5))
+    return floor, max(float(np.percentile(values, 99.5)), floor + 1.0)
 
 
 def mel_image(mel: Tensor, vmin: float, vmax: float, scale: int = 2) -> Image.Image:

@@ -56,11 +56,12 @@ def read_video(path: Path) -> np.ndarray:
             f"(or convert the clip to GIF)."
         )
     import av
+    import av.error
 
     try:
         with av.open(str(path)) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
+    except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
         raise DataError(f"cannot read video '{path}': {exc}. Fix: re-encode the clip or remove it.") from exc
     if not frames:
         raise DataError(f"video '{path}' has no frames. Fix: re-encode it or remove it.")

@@ -42,6 +42,9 @@ class GifWriter(Writer):
         max_trajectory_samples: At most this many samples get a trajectory/forward strip.
     """
 
+    #: Suffix of the default output path (``polydiff sample`` writes ``samples/sample.gif``).
+    extension = ".gif"
+
     def __init__(self, fps: float = 8.0, scale: int = 4, sheet_scale: int = 2, max_trajectory_samples: int = 4):
         if fps <= 0 or scale < 1 or sheet_scale < 1:
             raise ConfigError(f"gif writer: need fps > 0 and scales >= 1, got fps={fps}, scale={scale}, "

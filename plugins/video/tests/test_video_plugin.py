@@ -1,0 +1,55 @@
+"""The plugin's records: cheap to import, loadable, presets that build run configs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import polydiff_video.plugin
+from polydiff.plugins import Registry
+from polydiff.run_config import RunConfig
+from polydiff_video.attributes import default_held_out, parse_caption
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry.from_plugins(polydiff_video.plugin)
+
+
+def test_listing_the_plugin_imports_no_torch():
+    code = "import sys, polydiff_video.plugin; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_modality_and_components_are_registered_and_load(registry):
+    video = registry.modality("video")
+    assert video.rank == 3 and video.default_encoder == "video-pixels" and video.default_conditioner == "text"
+    assert (video.writer, video.evaluator, video.default_dataset) == ("gif", "video-motion", "moving-shapes")
+    names = {kind: registry.names(kind, modality="video") for kind in ("dataset", "encoder", "writer", "evaluator")}
+    assert {"moving-shapes", "video-folder"} <= set(names["dataset"])
+    assert "video-pixels" in names["encoder"] and "gif" in names["writer"] and "video-motion" in names["evaluator"]
+    for kind, kind_names in names.items():
+        for name in kind_names:
+            component = registry.component(kind, name)
+            if component.plugin == "polydiff-video" or component.target.startswith("polydiff_video"):
+                assert callable(component.load())
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_presets_build_factorised_video_run_configs(registry, preset):
+    config = RunConfig.for_modality("video", preset=preset, registry=registry)
+    assert config.unet.dims == 3 and config.unet.factorized
+    assert config.dataset.name == "moving-shapes" and config.dataset.options["frames"] == 8
+    assert config.encoder.name == "video-pixels" and config.conditioner.name == "text"
+    dataset = registry.build("dataset", config.dataset.name, split="train", **config.dataset.options)
+    assert dataset[0]["x"].shape[1] == 8
+
+
+def test_demo_prompts_include_seen_and_held_out_prompts(registry):
+    prompts = registry.modality("video").demo["prompts"]
+    held = {c.caption for c in default_held_out()}
+    assert all(parse_caption(p) is not None for p in prompts)
+    assert any(p in held for p in prompts) and any(p not in held for p in prompts)
