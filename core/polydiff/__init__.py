@@ -62,6 +62,10 @@ _LAZY: dict[str, str] = {
     "PluginManager": "polydiff.plugins",
     "Registry": "polydiff.plugins",
     "get_registry": "polydiff.plugins",
+    "get_plugin_manager": "polydiff.plugins",
+    "reset_registry": "polydiff.plugins",
+    "PluginFailure": "polydiff.plugins",
+    "PluginLoadWarning": "polydiff.plugins",
     # training and inference
     "TrainConfig": "polydiff.training.config",
     "Trainer": "polydiff.training.trainer",
@@ -123,7 +127,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from polydiff.nn.config import UNetConfig
     from polydiff.nn.unet import UNet
     from polydiff.pipeline import DiffusionPipeline, PipelineOutput
-    from polydiff.plugins import PluginManager, Registry, get_registry
+    from polydiff.plugins import (
+        PluginFailure,
+        PluginLoadWarning,
+        PluginManager,
+        Registry,
+        get_plugin_manager,
+        get_registry,
+        reset_registry,
+    )
     from polydiff.run_config import RunConfig
     from polydiff.samplers.base import Sampler
     from polydiff.samplers.ddim import DDIMSampler

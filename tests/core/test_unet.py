@@ -154,6 +154,7 @@ def test_full_3d_mixes_frames_and_downsamples_time():
     with pytest.raises(ConfigError, match="frames 5 is not a multiple of 2"):
         model.check_input_shape((5, 4, 4))
     UNet(tiny(dims=3)).check_input_shape((5, 4, 4))  # factorized: any frame count
+    assert model.downsample_factor == 2
 
 
 def test_float_timesteps_match_integers_and_interpolate():
@@ -163,9 +164,7 @@ def test_float_timesteps_match_integers_and_interpolate():
     x = torch.randn(3, 2, 8)
     t_int = torch.tensor([0, 17, 999])
     assert torch.equal(model(x, t_int), model(x, t_int.float()))
-    assert torch.equal(
-        model(x[:1], torch.tensor(17)), model(x[:1], torch.tensor([17]))
-    )  # scalar t broadcasts
+    assert torch.equal(model(x, 17), model(x, torch.tensor([17, 17, 17])))  # one t for the whole batch
     lo, mid, hi = (model(x[:1], torch.tensor([v])) for v in (17.0, 17.5, 18.0))
     assert torch.isfinite(mid).all()
     assert not torch.allclose(mid, lo) and not torch.allclose(mid, hi)
@@ -218,6 +217,7 @@ def test_inconsistent_inputs_raise_config_error():
         (lambda: concat_model(x, t, concat=torch.randn(2, 1, 4, 4)), "concat must have shape"),
         (lambda: plain(torch.randn(2, 3, 8, 8), t), "in_channels=2"),
         (lambda: plain(torch.randn(2, 2, 8), t), "dims=2"),
+        (lambda: plain(x, torch.tensor([1, 2, 3])), r"t must have shape \[B\] = \[2\]"),
     ]
     for call, message in cases:
         with pytest.raises(ConfigError, match=message):
@@ -268,7 +268,7 @@ def test_channels_last_and_gradient_checkpointing_give_the_same_result():
 
 
 def test_traces_into_one_graph_for_torch_compile():
-    cfg = tiny(dims=3, context_dim=CTX_DIM)
+    cfg = tiny(dims=3, context_dim=CTX_DIM, attention_levels=())  # factorized video: the most reshapes
     model = UNet(cfg).eval()
     perturb_(model)
     kw = inputs(cfg, (3, 4, 4))

@@ -33,7 +33,9 @@ class Attention(nn.Module):
         ``attn_mask`` broadcasts to ``[B, heads, N, L]``: bool (True = attend) or an additive bias.
         """
         q = rearrange(self.to_q(x), "b n (h d) -> b h n d", h=self.heads)
-        k, v = rearrange(self.to_kv(x if context is None else context), "b l (kv h d) -> kv b h l d", kv=2, h=self.heads)
+        k, v = rearrange(
+            self.to_kv(x if context is None else context), "b l (kv h d) -> kv b h l d", kv=2, h=self.heads
+        )
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
 

@@ -50,7 +50,9 @@ class ResBlock(nn.Module):
         self.norm2 = group_norm(out_channels, norm_groups, per_frame=factorized)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = make_conv(dims, out_channels, out_channels, factorized=factorized, zero_init=True)
-        self.skip = nn.Identity() if in_channels == out_channels else conv_nd(dims, in_channels, out_channels, 1)
+        self.skip = (
+            nn.Identity() if in_channels == out_channels else conv_nd(dims, in_channels, out_channels, 1)
+        )
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
@@ -61,7 +63,7 @@ class ResBlock(nn.Module):
 
 
 class Downsample(nn.Module):
-    """Strided 3-wide convolution: ``[B, C, *spatial] -> [B, C, *spatial / 2]`` (factorized video: space only)."""
+    """Strided convolution ``[B, C, *spatial] -> [B, C, *spatial / 2]`` (factorized video: space only)."""
 
     def __init__(self, dims: int, channels: int, *, factorized: bool = False) -> None:
         super().__init__()

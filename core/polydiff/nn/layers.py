@@ -7,13 +7,14 @@ images, except for the explicitly temporal layers.
 
 from __future__ import annotations
 
-from einops import rearrange
 from torch import Tensor, nn
 
 _CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def conv_nd(dims: int, in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...], **kwargs) -> nn.Module:
+def conv_nd(
+    dims: int, in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...], **kwargs
+) -> nn.Module:
     """``nn.Conv{dims}d(in_channels, out_channels, kernel_size, **kwargs)``."""
     return _CONVS[dims](in_channels, out_channels, kernel_size, **kwargs)
 
@@ -36,7 +37,9 @@ class SpaceTimeConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
         super().__init__()
         k, pad = kernel_size, kernel_size // 2
-        self.spatial = nn.Conv3d(in_channels, out_channels, (1, k, k), stride=(1, stride, stride), padding=(0, pad, pad))
+        self.spatial = nn.Conv3d(
+            in_channels, out_channels, (1, k, k), stride=(1, stride, stride), padding=(0, pad, pad)
+        )
         self.temporal = nn.Conv3d(out_channels, out_channels, (k, 1, 1), padding=(pad, 0, 0))
         nn.init.dirac_(self.temporal.weight)
         nn.init.zeros_(self.temporal.bias)
@@ -81,8 +84,10 @@ class FrameGroupNorm(nn.GroupNorm):
     """GroupNorm of ``x: [B, C, T, H, W]`` with statistics computed per frame."""
 
     def forward(self, x: Tensor) -> Tensor:
-        h = super().forward(rearrange(x, "b c t h w -> (b t) c h w"))
-        return rearrange(h, "(b t) c h w -> b c t h w", b=x.shape[0])
+        # Frames folded into the batch: [B, C, T, H, W] -> [B * T, C, H, W] and back. (Plain torch
+        # ops rather than einops here: this runs in every ResBlock and einops slows torch.compile's tracing.)
+        frames = x.transpose(1, 2).flatten(0, 1)
+        return super().forward(frames).unflatten(0, (x.shape[0], x.shape[2])).transpose(1, 2)
 
 
 def group_norm(channels: int, max_groups: int, *, per_frame: bool = False) -> nn.GroupNorm:

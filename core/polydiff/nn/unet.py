@@ -59,7 +59,13 @@ class UNet(nn.Module):
 
         def res(cin: int, cout: int) -> ResBlock:
             return ResBlock(
-                c.dims, cin, cout, emb_dim, dropout=c.dropout, norm_groups=c.norm_groups, factorized=self.factorized
+                c.dims,
+                cin,
+                cout,
+                emb_dim,
+                dropout=c.dropout,
+                norm_groups=c.norm_groups,
+                factorized=self.factorized,
             )
 
         def attn(ch: int) -> AttentionBlock:
@@ -111,7 +117,7 @@ class UNet(nn.Module):
     def forward(
         self,
         x: Tensor,
-        t: Tensor,
+        t: Tensor | float,
         context: Tensor | None = None,
         context_mask: Tensor | None = None,
         concat: Tensor | None = None,
@@ -120,7 +126,7 @@ class UNet(nn.Module):
 
         Args:
             x: ``[B, in_channels, *spatial]`` noisy input.
-            t: ``[B]`` (or scalar) timesteps, int or float (fractional values are fine).
+            t: ``[B]`` timesteps (or one for all), int or float: fractional values are fine.
             context: ``[B, L, context_dim]`` tokens for cross-attention; required iff
                 ``context_dim`` is set.
             context_mask: ``[B, L]`` bool, True where a token is real (None = all real).
@@ -130,7 +136,8 @@ class UNet(nn.Module):
         Returns:
             ``[B, out_channels, *spatial]``.
         """
-        self._check_inputs(x, context, context_mask, concat)
+        t = torch.as_tensor(t, device=x.device)
+        self._check_inputs(x, t, context, context_mask, concat)
         if concat is not None:
             x = torch.cat([x, concat.to(x.dtype)], dim=1)
         if context_mask is not None:
@@ -153,20 +160,26 @@ class UNet(nn.Module):
             return checkpoint(block, h, emb, context, mask, use_reentrant=False)
         return block(h, emb, context, mask)
 
+    @property
+    def downsample_factor(self) -> int:
+        """``2 ** (len(channel_mult) - 1)``: spatial sizes must be multiples (factorized frames: any)."""
+        return 2 ** (len(self.config.channel_mult) - 1)
+
     def check_input_shape(self, spatial: Sequence[int]) -> None:
         """Raise :class:`~polydiff.errors.ConfigError` unless ``spatial`` can be downsampled and restored.
 
-        Every axis must be a multiple of ``2 ** (len(channel_mult) - 1)``, except the frame axis
-        of factorized video, which is never downsampled. The message names the nearest sizes that work.
+        Every axis must be a multiple of :attr:`downsample_factor`, except the frame axis of
+        factorized video, which is never downsampled. The message names the nearest sizes that work.
         """
         spatial = tuple(int(s) for s in spatial)
         names = _AXIS_NAMES[self.dims]
         if len(spatial) != self.dims:
             raise ConfigError(
-                f"UNet(dims={self.dims}) expects {self.dims} spatial axes ({', '.join(names)}); got shape {spatial}."
+                f"UNet(dims={self.dims}) expects {self.dims} spatial axes ({', '.join(names)}); "
+                f"got shape {spatial}."
             )
+        factor = self.downsample_factor
         downs = len(self.config.channel_mult) - 1
-        factor = 2**downs
         problems = []
         for name, size in zip(names, spatial):
             if self.factorized and name == "frames":
@@ -174,7 +187,9 @@ class UNet(nn.Module):
             if size % factor or size == 0:
                 lower, upper = size // factor * factor, (size // factor + 1) * factor
                 sizes = f"{lower} or {upper}" if lower else f"{upper}"
-                problems.append(f"{name} {size} is not a multiple of {factor} ({downs} downsamplings); use {sizes}")
+                problems.append(
+                    f"{name} {size} is not a multiple of {factor} ({downs} downsamplings); use {sizes}"
+                )
         if problems:
             raise ConfigError(
                 f"input size {spatial} does not fit the UNet: {'; '.join(problems)} "
@@ -182,32 +197,41 @@ class UNet(nn.Module):
             )
 
     def _check_inputs(
-        self, x: Tensor, context: Tensor | None, context_mask: Tensor | None, concat: Tensor | None
+        self, x: Tensor, t: Tensor, context: Tensor | None, context_mask: Tensor | None, concat: Tensor | None
     ) -> None:
         c = self.config
         if x.ndim != self.dims + 2 or x.shape[1] != c.in_channels:
             axes = ", ".join(_AXIS_NAMES[self.dims])
             raise ConfigError(
-                f"UNet expects x of shape [B, {c.in_channels}, {axes}] (UNetConfig.in_channels={c.in_channels}, "
-                f"dims={self.dims}); got {tuple(x.shape)}."
+                f"UNet expects x of shape [B, {c.in_channels}, {axes}] "
+                f"(UNetConfig.in_channels={c.in_channels}, dims={self.dims}); got {tuple(x.shape)}."
             )
         self.check_input_shape(x.shape[2:])
+        if t.ndim > 1 or (t.ndim == 1 and t.shape[0] != x.shape[0]):
+            raise ConfigError(f"t must have shape [B] = [{x.shape[0]}] or be a scalar; got {tuple(t.shape)}.")
         if c.cond_channels and concat is None:
-            raise ConfigError(f"UNetConfig.cond_channels={c.cond_channels} but forward() got no concat tensor.")
+            raise ConfigError(
+                f"UNetConfig.cond_channels={c.cond_channels} but forward() got no concat tensor."
+            )
         if concat is not None:
             expected = (x.shape[0], c.cond_channels, *x.shape[2:])
             if not c.cond_channels:
                 raise ConfigError("forward() got a concat tensor but UNetConfig.cond_channels is 0.")
             if tuple(concat.shape) != expected:
-                raise ConfigError(f"concat must have shape {expected} (UNetConfig.cond_channels); got {tuple(concat.shape)}.")
+                raise ConfigError(
+                    f"concat must have shape {expected} (UNetConfig.cond_channels); "
+                    f"got {tuple(concat.shape)}."
+                )
         if c.context_dim is None:
             if context is not None:
-                raise ConfigError("forward() got a context but UNetConfig.context_dim is None (no cross-attention).")
+                raise ConfigError(
+                    "forward() got a context but UNetConfig.context_dim is None (no cross-attention)."
+                )
             return
         if context is None:
             raise ConfigError(
-                f"UNetConfig.context_dim={c.context_dim} but forward() got no context; pass [B, L, {c.context_dim}] "
-                "tokens (a learned null token for unconditional samples)."
+                f"UNetConfig.context_dim={c.context_dim} but forward() got no context; pass "
+                f"[B, L, {c.context_dim}] tokens (a learned null token for unconditional samples)."
             )
         if context.ndim != 3 or context.shape[0] != x.shape[0] or context.shape[2] != c.context_dim:
             raise ConfigError(
@@ -230,7 +254,9 @@ def _validate(c: UNetConfig) -> None:
     if c.dims not in (1, 2, 3):
         raise ConfigError(f"UNetConfig.dims must be 1, 2 or 3; got {c.dims}.")
     if not c.channel_mult or min(c.channel_mult) < 1:
-        raise ConfigError(f"UNetConfig.channel_mult needs one positive multiplier per level; got {c.channel_mult}.")
+        raise ConfigError(
+            f"UNetConfig.channel_mult needs one positive multiplier per level; got {c.channel_mult}."
+        )
     bad = [lvl for lvl in c.attention_levels if not 0 <= lvl < len(c.channel_mult)]
     if bad:
         raise ConfigError(

@@ -37,8 +37,8 @@ def text_size(text: str, size: int = 11) -> tuple[int, int]:
 
 
 def wrap(text: str, width: int) -> str:
-    """Wrap ``text`` to lines of at most ``width`` characters."""
-    return "\n".join(textwrap.wrap(text, width)) if text else ""
+    """Wrap each line of ``text`` to lines of at most ``width`` characters."""
+    return "\n".join("\n".join(textwrap.wrap(line, width)) or "" for line in text.split("\n")) if text else ""
 
 
 def to_pictures(x: torch.Tensor, min_side: int = 64) -> list[Image.Image]:

@@ -33,6 +33,9 @@ class PNGWriter(Writer):
         max_trajectory_samples: Samples shown by :meth:`write_trajectory` (the first ones).
     """
 
+    #: Suffix callers append to a base name (``polydiff demo`` writes ``samples.png``, ...).
+    extension = ".png"
+
     def __init__(self, min_side: int = 64, columns: int = 8, max_trajectory_samples: int = 8):
         self.min_side, self.columns = min_side, columns
         self.max_trajectory_samples = max_trajectory_samples

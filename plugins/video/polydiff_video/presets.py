@@ -11,23 +11,53 @@ from typing import Any
 
 QUICK: dict[str, dict[str, Any]] = {
     "dataset": {"frames": 8, "size": 16},
-    "unet": {"dims": 3, "factorized": True, "model_channels": 32, "channel_mult": (1, 2),
-             "num_res_blocks": 1, "attention_levels": (1,), "head_dim": 32, "norm_groups": 8},
+    "unet": {
+        "dims": 3,
+        "factorized": True,
+        "model_channels": 32,
+        "channel_mult": (1, 2),
+        "num_res_blocks": 1,
+        "attention_levels": (1,),
+        "head_dim": 32,
+        "norm_groups": 8,
+    },
     "diffusion": {"schedule": "cosine", "prediction": "eps"},
     "conditioner": {"dim": 64, "depth": 1, "heads": 4},
-    "train": {"steps": 600, "batch_size": 16, "lr": 1e-3, "warmup_steps": 50, "ema_decay": 0.99,
-              "checkpoint_every": 600, "log_every": 25},
+    "train": {
+        "steps": 600,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "warmup_steps": 50,
+        "ema_decay": 0.99,
+        "checkpoint_every": 600,
+        "log_every": 25,
+    },
     "sample": {"sampler": "ddim", "steps": 25, "guidance": 3.0},
 }
 
 FULL: dict[str, dict[str, Any]] = {
     "dataset": {"frames": 8, "size": 32},
-    "unet": {"dims": 3, "factorized": True, "model_channels": 48, "channel_mult": (1, 2, 2),
-             "num_res_blocks": 1, "attention_levels": (1, 2), "head_dim": 32, "norm_groups": 16},
+    "unet": {
+        "dims": 3,
+        "factorized": True,
+        "model_channels": 48,
+        "channel_mult": (1, 2, 2),
+        "num_res_blocks": 1,
+        "attention_levels": (1, 2),
+        "head_dim": 32,
+        "norm_groups": 16,
+    },
     "diffusion": {"schedule": "cosine", "prediction": "eps"},
     "conditioner": {"dim": 128, "depth": 2, "heads": 4},
-    "train": {"steps": 4000, "batch_size": 16, "lr": 5e-4, "warmup_steps": 100, "ema_decay": 0.995,
-              "checkpoint_every": 1000, "log_every": 50},
+    "train": {
+        "steps": 4000,
+        "batch_size": 16,
+        "lr": 5e-4,
+        "warmup_steps": 100,
+        "ema_decay": 0.995,
+        "checkpoint_every": 1000,
+        "log_every": 50,
+    },
     "sample": {"sampler": "ddim", "steps": 50, "guidance": 3.0},
 }
 
@@ -40,6 +70,6 @@ DEMO: dict[str, Any] = {
         "a red circle moving left",
         "a blue triangle moving down",
         "a red square moving left",
-        "a green circle moving up",
+        "a green circle moving down",
     ],
 }

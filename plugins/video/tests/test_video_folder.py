@@ -49,7 +49,9 @@ def test_fit_clip_resizes_to_cover_then_centre_crops():
 
 @pytest.mark.parametrize("metadata", ["jsonl", "csv"])
 def test_folder_yields_fitted_clips_with_captions(tmp_path, metadata):
-    write_folder(tmp_path, {"long.gif": numbered_frames(12), "short.gif": numbered_frames(4, 24, 32)}, metadata)
+    write_folder(
+        tmp_path, {"long.gif": numbered_frames(12), "short.gif": numbered_frames(4, 24, 32)}, metadata
+    )
     ds = FolderVideoDataset(path=tmp_path, frames=8, size=16)
     assert len(ds) == 2 and ds.data_shape == (3, 8, 16, 16)
     long, short = ds[0], ds[1]
@@ -65,7 +67,10 @@ def test_folder_yields_fitted_clips_with_captions(tmp_path, metadata):
 def test_split_field_selects_rows(tmp_path):
     save_gif(numbered_frames(8), tmp_path / "a.gif")
     save_gif(numbered_frames(8), tmp_path / "b.gif")
-    rows = [{"file_name": "a.gif", "text": "a", "split": "train"}, {"file_name": "b.gif", "text": "b", "split": "eval"}]
+    rows = [
+        {"file_name": "a.gif", "text": "a", "split": "train"},
+        {"file_name": "b.gif", "text": "b", "split": "eval"},
+    ]
     (tmp_path / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     assert FolderVideoDataset("train", path=tmp_path).captions == ["a"]
     assert FolderVideoDataset("eval", path=tmp_path).captions == ["b"]

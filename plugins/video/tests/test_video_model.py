@@ -35,13 +35,25 @@ def test_quick_unet_keeps_frames_and_spatial_size(frames):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     registry = Registry.from_plugins(polydiff_video.plugin)
-    config = RunConfig.for_modality("video", preset="quick", registry=registry, overrides={
-        "dataset": {"frames": 4, "size": 8, "num_clips": 256},
-        "unet": {"model_channels": 16, "channel_mult": (1, 2), "attention_levels": (1,), "head_dim": 16},
-        "conditioner": {"dim": 16, "depth": 1, "heads": 2},
-        "train": {"steps": 25, "batch_size": 8, "lr": 2e-3, "warmup_steps": 5, "log_every": 1,
-                  "checkpoint_every": 1000, "ema_decay": 0.0},
-    })
+    config = RunConfig.for_modality(
+        "video",
+        preset="quick",
+        registry=registry,
+        overrides={
+            "dataset": {"frames": 4, "size": 8, "num_clips": 256},
+            "unet": {"model_channels": 16, "channel_mult": (1, 2), "attention_levels": (1,), "head_dim": 16},
+            "conditioner": {"dim": 16, "depth": 1, "heads": 2},
+            "train": {
+                "steps": 25,
+                "batch_size": 8,
+                "lr": 2e-3,
+                "warmup_steps": 5,
+                "log_every": 1,
+                "checkpoint_every": 1000,
+                "ema_decay": 0.0,
+            },
+        },
+    )
     run_dir = tmp_path_factory.mktemp("video-run")
     result = Trainer(config, run_dir, registry=registry, device="cpu", progress=False).fit()
     return registry, result

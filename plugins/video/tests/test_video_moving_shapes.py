@@ -33,7 +33,9 @@ def test_shape_masks_are_distinct_and_fill_their_box():
     assert masks["square"].all()
     assert 0.7 < masks["circle"].mean() < 0.85  # pi / 4 of the box
     assert 0.4 < masks["triangle"].mean() < 0.6
-    assert masks["triangle"][-1].all() and masks["triangle"][0].sum() <= 2  # base at the bottom, apex at the top
+    assert (
+        masks["triangle"][-1].all() and masks["triangle"][0].sum() <= 2
+    )  # base at the bottom, apex at the top
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,7 @@ def test_items_have_the_documented_shape_and_range(eval_items):
     item = items[0]
     assert item["x"].shape == (3, 8, 32, 32) == ds.data_shape
     assert item["x"].dtype == torch.float32
-    assert 0 <= item["x"].min() and item["x"].max() <= 255
+    assert item["x"].min() >= 0 and item["x"].max() <= 255
     assert item["track"].shape == (8, 2)
     assert parse_caption(item["text"]) is not None
 

@@ -28,9 +28,15 @@ def test_modality_and_components_are_registered_and_load(registry):
     video = registry.modality("video")
     assert video.rank == 3 and video.default_encoder == "video-pixels" and video.default_conditioner == "text"
     assert (video.writer, video.evaluator, video.default_dataset) == ("gif", "video-motion", "moving-shapes")
-    names = {kind: registry.names(kind, modality="video") for kind in ("dataset", "encoder", "writer", "evaluator")}
+    names = {
+        kind: registry.names(kind, modality="video") for kind in ("dataset", "encoder", "writer", "evaluator")
+    }
     assert {"moving-shapes", "video-folder"} <= set(names["dataset"])
-    assert "video-pixels" in names["encoder"] and "gif" in names["writer"] and "video-motion" in names["evaluator"]
+    assert (
+        "video-pixels" in names["encoder"]
+        and "gif" in names["writer"]
+        and "video-motion" in names["evaluator"]
+    )
     for kind, kind_names in names.items():
         for name in kind_names:
             component = registry.component(kind, name)

@@ -29,10 +29,22 @@ class SmallConvNet(nn.Module):
         return self.head(self.features(x))
 
 
+def random_shift(x: Tensor, shift: int, generator: torch.Generator) -> Tensor:
+    """Translate each image of ``x [B, C, H, W]`` by up to ``shift`` pixels (zero fill)."""
+    if shift <= 0:
+        return x
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (shift, shift, shift, shift))
+    dy, dx = torch.randint(0, 2 * shift + 1, (2, len(x)), generator=generator).tolist()
+    return torch.stack([p[:, y : y + h, xx : xx + w] for p, y, xx in zip(padded, dy, dx)])
+
+
 def train_classifier(images: Tensor, labels: Tensor, num_classes: int, *, epochs: int = 15,
-                     batch_size: int = 64, lr: float = 2e-3, width: int = 32, seed: int = 0) -> SmallConvNet:
+                     batch_size: int = 64, lr: float = 2e-3, width: int = 32, shift: int = 0,
+                     seed: int = 0) -> SmallConvNet:
     """Fit a :class:`SmallConvNet` on ``images [N, C, H, W]`` in [0, 1] with integer ``labels [N]``
-    (Adam, cosine learning rate, seeded: the same data and seed give the same network)."""
+    (Adam with a one-cycle learning rate, optional random shifts of up to ``shift`` pixels;
+    seeded: the same data and seed give the same network)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -45,7 +57,7 @@ def train_classifier(images: Tensor, labels: Tensor, num_classes: int, *, epochs
         order = torch.randperm(len(images), generator=gen)
         for start in range(0, len(images), batch_size):
             idx = order[start : start + batch_size]
-            loss = F.cross_entropy(net(images[idx]), labels[idx])
+            loss = F.cross_entropy(net(random_shift(images[idx], shift, gen)), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -24,16 +24,17 @@ def to_grey(x: Tensor) -> Tensor:
 
 
 class DigitsChecker:
-    """Digit classifier trained on the real ``train`` split at image side ``size``.
+    """Digit classifier trained on the real ``train`` split at image side ``size`` (random shifts of
+    one pixel per 16), about 98% accurate on the real ``eval`` split with the defaults.
 
     :attr:`real_accuracy` is its accuracy on the real ``eval`` split.
     """
 
-    def __init__(self, size: int = 16, *, epochs: int = 15, width: int = 16, seed: int = 0):
+    def __init__(self, size: int = 16, *, epochs: int = 20, width: int = 32, seed: int = 0):
         images, labels = load_digit_images("train", size)
         self.train_images = to_grey(images)
         self.net: SmallConvNet = train_classifier(self.train_images, labels, 10, epochs=epochs, width=width,
-                                                  seed=seed)
+                                                  shift=max(1, size // 16), seed=seed)
         eval_images, self.eval_labels = load_digit_images("eval", size)
         predicted, self.real_features = predict(self.net, to_grey(eval_images))
         self.real_accuracy = (predicted == self.eval_labels).float().mean().item()

@@ -40,7 +40,7 @@ class ImageEvaluator(Evaluator):
     """
 
     def __init__(self, checker_seed: int = 0, grid_prompts: int = 12, shapes_train_samples: int = 2000,
-                 shapes_epochs: int = 6, digits_epochs: int = 15):
+                 shapes_epochs: int = 6, digits_epochs: int = 20):
         self.checker_seed, self.grid_prompts = checker_seed, grid_prompts
         self.shapes_train_samples, self.shapes_epochs = shapes_train_samples, shapes_epochs
         self.digits_epochs = digits_epochs

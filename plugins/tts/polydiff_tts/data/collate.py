@@ -15,7 +15,8 @@ def pad_to_multiple(length: int, multiple: int) -> int:
 
 
 def collate_mels(items: Sequence[dict[str, Any]], pad_multiple: int = 16, pad_value: float = 0.0) -> dict[str, Any]:
-    """Stack items ``{"x": [C, T_i], "text": str, ...}`` into a batch.
+    """Stack items ``{"x": [C, T_i], "text": str, ...}`` into a batch, padding ``x`` with
+    ``pad_value`` (the datasets pass the log-mel of silence).
 
     Returns:
         ``{"x": [B, C, T], "mel_lengths": [B] long, "mask": [B, 1, T] float, ...}`` with ``T`` the

@@ -57,7 +57,7 @@ class LJSpeechDataset:
             self.utterances = self.utterances[:max_items]
         self._mel = LogMelSpectrogram(self.mel_config)
         self._cache: dict[int, Tensor] = {}
-        self.collate = partial(collate_mels, pad_multiple=pad_multiple)
+        self.collate = partial(collate_mels, pad_multiple=pad_multiple, pad_value=self.mel_config.log_min)
 
     def _select(self, split: str, metadata: str, eval_metadata: str | None, eval_size: int) -> list[Utterance]:
         wavs = self.root / "wavs"

@@ -82,7 +82,7 @@ class WavWriter(Writer):
             for name, xs in rows:
                 self._check(xs[0])
                 grid.append(trim(xs[:, b], None if lengths is None else [lengths[b]] * len(steps)))
-                labels.append([f"{name} t={s}" + (f" {prompt}" if i == 0 else "") for i, s in enumerate(steps)])
+                labels.append([f"{name}t={s}" + (f" {prompt}" if i == 0 else "") for i, s in enumerate(steps)])
         written = [save_png(grid_image(grid, labels, floor=self.mel.log_min), path.with_suffix(".png"))]
         if self.strip_wavs:
             for s, mel in zip(steps, grid[0]):
@@ -94,12 +94,12 @@ class WavWriter(Writer):
                          path: Path, lengths: Sequence[int] | None = None) -> list[Path]:
         """The reverse process: ``xt``/``x0`` ``[S, B, n_mels, T]`` at ``steps`` as a spectrogram strip
         (rows x_t and predicted x0 per sample) and WAVs of the first sample's x_t."""
-        return self._write_strip(steps, [("x_t", xt), ("x0", x0)], prompts, path, lengths)
+        return self._write_strip(steps, [("", xt), ("x0 pred ", x0)], prompts, path, lengths)
 
     def write_forward(self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str], path: Path,
                       lengths: Sequence[int] | None = None) -> list[Path]:
         """The forward process on real utterances: ``xt [S, B, n_mels, T]`` as a strip plus WAVs."""
-        return self._write_strip(steps, [("x_t", xt)], prompts, path, lengths)
+        return self._write_strip(steps, [("", xt)], prompts, path, lengths)
 
     def write_loss_curve(self, history: Sequence[dict[str, float]], path: Path) -> list[Path]:
         """The diffusion, duration and prior losses over training (log scale)."""

@@ -29,14 +29,16 @@ from polydiff_video.data.clip_io import GIF_SUFFIXES, MP4_SUFFIXES, fit_clip, re
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 
 
-def read_metadata(root: Path, *, file_column: str = "file_name", caption_column: str = "text") -> list[dict[str, str]]:
+def read_metadata(
+    root: Path, *, file_column: str = "file_name", caption_column: str = "text"
+) -> list[dict[str, str]]:
     """Rows ``{"file_name", "text", "split"?}`` of ``root/metadata.jsonl`` or ``root/metadata.csv``."""
     path = next((root / name for name in METADATA_FILES if (root / name).is_file()), None)
     if path is None:
         raise DataError(
             f"no metadata.jsonl or metadata.csv in '{root}'. Fix: add one with a '{file_column}' and a "
-            f"'{caption_column}' field per clip, e.g. {{\"{file_column}\": \"clip.gif\", \"{caption_column}\": "
-            f"\"a red ball bouncing\"}}."
+            f'\'{caption_column}\' field per clip, e.g. {{"{file_column}": "clip.gif", "{caption_column}": '
+            f'"a red ball bouncing"}}.'
         )
     rows: list[dict[str, Any]] = []
     if path.suffix == ".jsonl":
@@ -59,8 +61,13 @@ def read_metadata(root: Path, *, file_column: str = "file_name", caption_column:
         for column in (file_column, caption_column):
             if not row.get(column):
                 raise DataError(f"{path}, line {row['line']}: missing '{column}'. Fix: give every row one.")
-        out.append({"file_name": str(row[file_column]), "text": str(row[caption_column]),
-                    **({"split": str(row["split"])} if row.get("split") else {})})
+        out.append(
+            {
+                "file_name": str(row[file_column]),
+                "text": str(row[caption_column]),
+                **({"split": str(row["split"])} if row.get("split") else {}),
+            }
+        )
     if not out:
         raise DataError(f"{path} lists no clips.")
     return out
@@ -84,14 +91,26 @@ class FolderVideoDataset:
         eval_prompts: Prompts for evaluation and the demo (default: the first 8 captions).
     """
 
-    def __init__(self, split: str = "train", *, path: str | Path | None = None, root: str | Path | None = None,
-                 frames: int = 8,
-                 size: int | Sequence[int] = 32, frame_stride: int = 1, file_column: str = "file_name",
-                 caption_column: str = "text", fps: int = 8, eval_prompts: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        path: str | Path | None = None,
+        root: str | Path | None = None,
+        frames: int = 8,
+        size: int | Sequence[int] = 32,
+        frame_stride: int = 1,
+        file_column: str = "file_name",
+        caption_column: str = "text",
+        fps: int = 8,
+        eval_prompts: Sequence[str] | None = None,
+    ) -> None:
         folder = path if path is not None else root
         if folder is None:
-            raise ConfigError("the 'video-folder' dataset needs a folder: pass --data-path PATH "
-                              "(or --set dataset.path=PATH).")
+            raise ConfigError(
+                "the 'video-folder' dataset needs a folder: pass --data-path PATH "
+                "(or --set dataset.path=PATH)."
+            )
         self.root = Path(folder).expanduser()
         if not self.root.is_dir():
             raise DataError(f"video folder '{self.root}' does not exist or is not a directory.")
@@ -99,14 +118,19 @@ class FolderVideoDataset:
         self.frames = int(frames)
         self.size = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
         self.fps = int(fps)
-        rows = [r for r in read_metadata(self.root, file_column=file_column, caption_column=caption_column)
-                if r.get("split", split) == split]
+        rows = [
+            r
+            for r in read_metadata(self.root, file_column=file_column, caption_column=caption_column)
+            if r.get("split", split) == split
+        ]
         if not rows:
             raise DataError(f"metadata in '{self.root}' has no rows for split '{split}'.")
         self.texts = [r["text"] for r in rows]
         self.files = [r["file_name"] for r in rows]
         self.clips = [self._load(name, frame_stride) for name in self.files]
-        self._eval_prompts = list(eval_prompts) if eval_prompts is not None else list(dict.fromkeys(self.texts))[:8]
+        self._eval_prompts = (
+            list(eval_prompts) if eval_prompts is not None else list(dict.fromkeys(self.texts))[:8]
+        )
 
     def _load(self, name: str, stride: int) -> torch.Tensor:
         path = self.root / name

@@ -44,8 +44,9 @@ class MotionTruth:
     bounces: int
 
 
-def simulate_positions(start: Sequence[int], velocity: Sequence[int], frames: int,
-                       limit: int) -> tuple[np.ndarray, int]:
+def simulate_positions(
+    start: Sequence[int], velocity: Sequence[int], frames: int, limit: int
+) -> tuple[np.ndarray, int]:
     """Move a point from ``start`` by ``velocity`` per frame, reflecting inside ``[0, limit]``.
 
     Args:
@@ -73,8 +74,7 @@ def simulate_positions(start: Sequence[int], velocity: Sequence[int], frames: in
     return np.stack(positions), bounces
 
 
-def render_clip(colour: str, shape: str, positions: np.ndarray, object_size: int,
-                size: int) -> np.ndarray:
+def render_clip(colour: str, shape: str, positions: np.ndarray, object_size: int, size: int) -> np.ndarray:
     """Draw the object at ``positions [T, 2]`` on black: returns uint8 ``[3, T, size, size]``."""
     mask = shape_mask(shape, object_size)
     rgb = np.array(COLOURS[colour], dtype=np.uint8)[:, None, None]
@@ -105,9 +105,19 @@ class MovingShapesDataset:
         fps: Frame rate written into GIFs (see :meth:`writer_options`).
     """
 
-    def __init__(self, split: str = "train", *, frames: int = 8, size: int = 32, num_clips: int | None = None,
-                 object_size: int | None = None, speed: int | Sequence[int] | None = None, seed: int = 0,
-                 held_out: Iterable[str] | None = None, fps: int = 8) -> None:
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        frames: int = 8,
+        size: int = 32,
+        num_clips: int | None = None,
+        object_size: int | None = None,
+        speed: int | Sequence[int] | None = None,
+        seed: int = 0,
+        held_out: Iterable[str] | None = None,
+        fps: int = 8,
+    ) -> None:
         if split not in _SPLITS:
             raise ConfigError(f"moving-shapes: split must be 'train' or 'eval', got '{split}'.")
         if frames < 2:
@@ -135,8 +145,9 @@ class MovingShapesDataset:
         self.held_out = self._parse_held_out(held_out)
         held = set(self.held_out)
         self.combos = [c for c in all_combos() if split == "eval" or c not in held]
-        self.num_clips = int(num_clips) if num_clips is not None else (
-            4096 if split == "train" else 4 * len(self.combos))
+        self.num_clips = (
+            int(num_clips) if num_clips is not None else (4096 if split == "train" else 4 * len(self.combos))
+        )
 
     @staticmethod
     def _parse_held_out(held_out: Iterable[str] | None) -> list[Combo]:

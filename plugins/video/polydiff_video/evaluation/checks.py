@@ -39,6 +39,10 @@ class CheckerConfig:
     max_jerk: float = 1.0
 
 
+#: The default thresholds.
+DEFAULT_CHECKS = CheckerConfig()
+
+
 def motion_direction(centroids: np.ndarray, *, min_step: float = 0.5, agreement: float = 0.75) -> str | None:
     """The direction (``"left"``, ``"right"``, ``"up"``, ``"down"``) of the start of a track.
 
@@ -57,7 +61,7 @@ def motion_direction(centroids: np.ndarray, *, min_step: float = 0.5, agreement:
     for dy, dx in steps:
         if max(abs(dy), abs(dx)) < min_step:
             continue
-        name = (("down" if dy > 0 else "up") if abs(dy) >= abs(dx) else ("right" if dx > 0 else "left"))
+        name = ("down" if dy > 0 else "up") if abs(dy) >= abs(dx) else ("right" if dx > 0 else "left")
         votes[name] = votes.get(name, 0) + 1
     if not votes:
         return None
@@ -65,7 +69,9 @@ def motion_direction(centroids: np.ndarray, *, min_step: float = 0.5, agreement:
     return best if votes[best] >= agreement * len(steps) else None
 
 
-def nearest_colour(rgb: np.ndarray | None, palette: Mapping[str, tuple[int, int, int]] = COLOURS) -> str | None:
+def nearest_colour(
+    rgb: np.ndarray | None, palette: Mapping[str, tuple[int, int, int]] = COLOURS
+) -> str | None:
     """The palette name closest (Euclidean RGB) to ``rgb``, or None when there is no object."""
     if rgb is None:
         return None
@@ -116,10 +122,14 @@ class ClipScore:
     temporally_consistent: bool
 
     def to_dict(self) -> dict[str, object]:
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()
+        }
 
 
-def score_clip(clip: torch.Tensor | np.ndarray, prompt: str, config: CheckerConfig = CheckerConfig()) -> ClipScore:
+def score_clip(
+    clip: torch.Tensor | np.ndarray, prompt: str, config: CheckerConfig = DEFAULT_CHECKS
+) -> ClipScore:
     """Run every checker on ``clip: [3, T, H, W]`` in [0, 255] against ``prompt``."""
     track: ObjectTrack = track_object(clip, threshold=config.threshold, min_area=config.min_area)
     wanted = parse_caption(prompt)
@@ -163,4 +173,3 @@ def summarise(scores: list[ClipScore]) -> dict[str, float | int | None]:
         "jerk_median": float(np.median(jerks)) if jerks else None,
         "frame_change_mean": finite_mean([s.frame_change for s in scores]),
     }
-

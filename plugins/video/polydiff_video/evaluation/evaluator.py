@@ -19,16 +19,21 @@ from torch import Tensor
 
 from polydiff.errors import ConfigError
 from polydiff.interfaces import DiffusionDataset, Evaluator
-from polydiff_video.evaluation.checks import CheckerConfig, ClipScore, score_clip, summarise
+from polydiff_video.evaluation.checks import DEFAULT_CHECKS, CheckerConfig, ClipScore, score_clip, summarise
 from polydiff_video.writers.gif import GifWriter
 
 if TYPE_CHECKING:
     from polydiff.pipeline import DiffusionPipeline
 
 
-def evaluate_clips(clips: Tensor, prompts: Sequence[str], *, held_out: Iterable[str] = (),
-                   reference: Mapping[str, Sequence[Tensor]] | None = None,
-                   config: CheckerConfig = CheckerConfig()) -> dict[str, Any]:
+def evaluate_clips(
+    clips: Tensor,
+    prompts: Sequence[str],
+    *,
+    held_out: Iterable[str] = (),
+    reference: Mapping[str, Sequence[Tensor]] | None = None,
+    config: CheckerConfig = DEFAULT_CHECKS,
+) -> dict[str, Any]:
     """Score ``clips: [N, 3, T, H, W]`` (data space) against their ``prompts`` (N of them).
 
     Returns ``{"seen", "held_out", "all"}`` summaries, ``"per_prompt"`` rows, and with
@@ -41,28 +46,38 @@ def evaluate_clips(clips: Tensor, prompts: Sequence[str], *, held_out: Iterable[
     scores = [score_clip(c, p, config) for c, p in zip(clips, prompts)]
     result: dict[str, Any] = _by_split(scores, held)
     result["per_prompt"] = [
-        {"prompt": p, "split": "held_out" if p in held else "seen",
-         **summarise([s for s in scores if s.prompt == p])}
+        {
+            "prompt": p,
+            "split": "held_out" if p in held else "seen",
+            **summarise([s for s in scores if s.prompt == p]),
+        }
         for p in dict.fromkeys(prompts)
     ]
     if reference:
         real = [score_clip(c, p, config) for p in dict.fromkeys(prompts) for c in reference.get(p, [])]
         if real:
             result["reference"] = _by_split(real, held)
-            gen_change, real_change = result["all"]["frame_change_mean"], result["reference"]["all"]["frame_change_mean"]
+            gen_change, real_change = (
+                result["all"]["frame_change_mean"],
+                result["reference"]["all"]["frame_change_mean"],
+            )
             if gen_change is not None and real_change:
                 result["frame_change_ratio"] = gen_change / real_change
     return result
 
 
 def _by_split(scores: list[ClipScore], held: set[str]) -> dict[str, Any]:
-    out = {"seen": summarise([s for s in scores if s.prompt not in held]),
-           "held_out": summarise([s for s in scores if s.prompt in held]),
-           "all": summarise(scores)}
+    out = {
+        "seen": summarise([s for s in scores if s.prompt not in held]),
+        "held_out": summarise([s for s in scores if s.prompt in held]),
+        "all": summarise(scores),
+    }
     return out
 
 
-def reference_clips(dataset: DiffusionDataset, prompts: Iterable[str], per_prompt: int) -> dict[str, list[Tensor]]:
+def reference_clips(
+    dataset: DiffusionDataset, prompts: Iterable[str], per_prompt: int
+) -> dict[str, list[Tensor]]:
     """Up to ``per_prompt`` real clips ``[3, T, H, W]`` per prompt, found by caption in ``dataset``."""
     wanted = {p: [] for p in prompts}
     for i in range(len(dataset)):
@@ -86,8 +101,14 @@ class VideoMotionEvaluator(Evaluator):
         checker options: Fields of :class:`CheckerConfig` (``threshold``, ``max_jerk``, ...).
     """
 
-    def __init__(self, prompts: Sequence[str] | None = None, held_out: Sequence[str] | None = None,
-                 write_clips: bool = True, fps: float = 8.0, **checker_options: Any) -> None:
+    def __init__(
+        self,
+        prompts: Sequence[str] | None = None,
+        held_out: Sequence[str] | None = None,
+        write_clips: bool = True,
+        fps: float = 8.0,
+        **checker_options: Any,
+    ) -> None:
         self.prompts = list(prompts) if prompts is not None else None
         self.held_out = list(held_out) if held_out is not None else None
         self.write_clips = write_clips
@@ -95,26 +116,48 @@ class VideoMotionEvaluator(Evaluator):
         try:
             self.checks = CheckerConfig(**checker_options)
         except TypeError as exc:
-            raise ConfigError(f"video-motion evaluator: {exc}; options are the fields of CheckerConfig "
-                              f"(threshold, min_area, min_step, agreement, max_area_cv, max_jerk).") from exc
+            raise ConfigError(
+                f"video-motion evaluator: {exc}; options are the fields of CheckerConfig "
+                f"(threshold, min_area, min_step, agreement, max_area_cv, max_jerk)."
+            ) from exc
 
-    def evaluate(self, pipeline: DiffusionPipeline, out_dir: Path, *, num_per_prompt: int = 4,
-                 sampler: str = "ddim", steps: int = 50, guidance: float = 3.0, seed: int = 0) -> dict[str, Any]:
+    def evaluate(
+        self,
+        pipeline: DiffusionPipeline,
+        out_dir: Path,
+        *,
+        num_per_prompt: int = 4,
+        sampler: str = "ddim",
+        steps: int = 50,
+        guidance: float = 3.0,
+        seed: int = 0,
+    ) -> dict[str, Any]:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         cfg = pipeline.config
         eval_set = pipeline.registry.build("dataset", cfg.dataset.name, split="eval", **cfg.dataset.options)
         seen, held = self._prompts(eval_set)
         prompts = seen + held
-        out = pipeline(prompts, num_per_prompt=num_per_prompt, sampler=sampler, steps=steps,
-                       guidance=guidance, seed=seed)
-        metrics = evaluate_clips(out.samples, out.prompts, held_out=held,
-                                 reference=reference_clips(eval_set, prompts, num_per_prompt), config=self.checks)
+        out = pipeline(
+            prompts, num_per_prompt=num_per_prompt, sampler=sampler, steps=steps, guidance=guidance, seed=seed
+        )
+        metrics = evaluate_clips(
+            out.samples,
+            out.prompts,
+            held_out=held,
+            reference=reference_clips(eval_set, prompts, num_per_prompt),
+            config=self.checks,
+        )
         metrics = {
             "evaluator": "video-motion",
             "checkpoint": str(getattr(pipeline, "checkpoint_path", "")),
-            "settings": {"num_per_prompt": num_per_prompt, "sampler": sampler, "steps": steps,
-                         "guidance": guidance, "seed": seed},
+            "settings": {
+                "num_per_prompt": num_per_prompt,
+                "sampler": sampler,
+                "steps": steps,
+                "guidance": guidance,
+                "seed": seed,
+            },
             "checks": vars(self.checks),
             **metrics,
         }
@@ -131,10 +174,14 @@ class VideoMotionEvaluator(Evaluator):
         if seen is None:
             seen = [p for p in getattr(dataset, "eval_prompts", []) if p not in held]
             if not seen and not held:
-                raise ConfigError("video-motion evaluator: the dataset has no eval_prompts; pass prompts=[...].")
+                raise ConfigError(
+                    "video-motion evaluator: the dataset has no eval_prompts; pass prompts=[...]."
+                )
         return list(seen), held
 
-    def _write(self, samples: Tensor, prompts: list[str], held: list[str], out_dir: Path, per_prompt: int) -> None:
+    def _write(
+        self, samples: Tensor, prompts: list[str], held: list[str], out_dir: Path, per_prompt: int
+    ) -> None:
         writer = GifWriter(fps=self.fps)
         for split, keep in (("seen", lambda p: p not in held), ("held_out", lambda p: p in held)):
             index = [i for i, p in enumerate(prompts) if keep(p)]

@@ -36,13 +36,17 @@ class ObjectTrack:
 
 def as_numpy_clip(clip: torch.Tensor | np.ndarray) -> np.ndarray:
     """``[3, T, H, W]`` tensor or array in [0, 255] -> float64 numpy array."""
-    array = clip.detach().cpu().double().numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip, float)
+    array = (
+        clip.detach().cpu().double().numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip, float)
+    )
     if array.ndim != 4 or array.shape[0] != 3:
         raise ValueError(f"expected a clip shaped [3, T, H, W], got {list(array.shape)}")
     return array
 
 
-def track_object(clip: torch.Tensor | np.ndarray, *, threshold: float = 100.0, min_area: int = 2) -> ObjectTrack:
+def track_object(
+    clip: torch.Tensor | np.ndarray, *, threshold: float = 100.0, min_area: int = 2
+) -> ObjectTrack:
     """Segment and track the object of ``clip: [3, T, H, W]`` in [0, 255]."""
     array = as_numpy_clip(clip)
     masks = array.max(axis=0) >= threshold  # [T, H, W]

@@ -22,8 +22,9 @@ def save_gif(frames: np.ndarray, path: Path, *, fps: float = 8.0, scale: int = 1
     """
     images = [Image.fromarray(upscale(f, scale)) for f in frames]
     path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0,
-                   optimize=False)
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0, optimize=False
+    )
     return path
 
 
@@ -37,25 +38,40 @@ class GifWriter(Writer):
 
     Args:
         fps: Frame rate of the GIFs (datasets pass theirs via ``writer_options()``).
-        scale: Integer upscaling of GIF frames (32x32 clips are tiny on screen).
-        sheet_scale: Integer upscaling of frames in the PNG sheets.
+        scale: Integer upscaling of GIF frames; None = to at least 128 pixels wide (32x32 clips
+            are tiny on screen).
+        sheet_scale: Integer upscaling of frames in the PNG sheets; None = to at least 64 pixels.
         max_trajectory_samples: At most this many samples get a trajectory/forward strip.
     """
 
     #: Suffix of the default output path (``polydiff sample`` writes ``samples/sample.gif``).
     extension = ".gif"
 
-    def __init__(self, fps: float = 8.0, scale: int = 4, sheet_scale: int = 2, max_trajectory_samples: int = 4):
-        if fps <= 0 or scale < 1 or sheet_scale < 1:
-            raise ConfigError(f"gif writer: need fps > 0 and scales >= 1, got fps={fps}, scale={scale}, "
-                              f"sheet_scale={sheet_scale}.")
+    def __init__(
+        self,
+        fps: float = 8.0,
+        scale: int | None = None,
+        sheet_scale: int | None = None,
+        max_trajectory_samples: int = 4,
+    ):
+        if fps <= 0 or (scale is not None and scale < 1) or (sheet_scale is not None and sheet_scale < 1):
+            raise ConfigError(
+                f"gif writer: need fps > 0 and scales >= 1, got fps={fps}, scale={scale}, "
+                f"sheet_scale={sheet_scale}."
+            )
         self.fps = float(fps)
-        self.scale = int(scale)
-        self.sheet_scale = int(sheet_scale)
+        self.scale = scale
+        self.sheet_scale = sheet_scale
         self.max_trajectory_samples = int(max_trajectory_samples)
 
-    def write_samples(self, x: Tensor, prompts: Sequence[str], path: Path,
-                      lengths: Sequence[int] | None = None) -> list[Path]:
+    def _scales(self, x: Tensor) -> tuple[int, int]:
+        """``(gif scale, sheet scale)`` for clips ``[..., H, W]``."""
+        width = int(x.shape[-1])
+        return (self.scale or max(1, 128 // width), self.sheet_scale or max(1, 64 // width))
+
+    def write_samples(
+        self, x: Tensor, prompts: Sequence[str], path: Path, lengths: Sequence[int] | None = None
+    ) -> list[Path]:
         """``STEM-00.gif, STEM-01.gif, ...`` (one per clip) and ``STEM.png``, a contact sheet with one
         row of frames per clip under its prompt, where ``STEM`` is ``path`` without its suffix.
         ``lengths`` is ignored: clips of a batch all have the same frames and size."""
@@ -65,19 +81,23 @@ class GifWriter(Writer):
     def write_gifs(self, x: Tensor, path: Path) -> list[Path]:
         """One GIF per clip of ``x: [B, 3, T, H, W]``: ``STEM-00.gif, STEM-01.gif, ...``."""
         stem = _stem(Path(path))
-        return [save_gif(clip_frames(c), stem.parent / f"{stem.name}-{i:02d}.gif", fps=self.fps, scale=self.scale)
-                for i, c in enumerate(x)]
+        scale = self._scales(x)[0]
+        return [
+            save_gif(clip_frames(c), stem.parent / f"{stem.name}-{i:02d}.gif", fps=self.fps, scale=scale)
+            for i, c in enumerate(x)
+        ]
 
     def write_sheet(self, x: Tensor, prompts: Sequence[str], path: Path) -> Path:
         """A contact sheet PNG of ``x: [B, 3, T, H, W]``: one row of frames per clip under its prompt."""
         path = _stem(Path(path)).with_suffix(".png")
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [list(clip_frames(c)) for c in x]
-        frame_sheet(rows, _labels(prompts, len(rows)), scale=self.sheet_scale).save(path)
+        frame_sheet(rows, _labels(prompts, len(rows)), scale=self._scales(x)[1]).save(path)
         return path
 
-    def write_trajectory(self, steps: Sequence[int], xt: Tensor, x0: Tensor, prompts: Sequence[str],
-                         path: Path) -> list[Path]:
+    def write_trajectory(
+        self, steps: Sequence[int], xt: Tensor, x0: Tensor, prompts: Sequence[str], path: Path
+    ) -> list[Path]:
         """One PNG per sample, ``STEM-00.png, ...``: a row per timestep with the frames of ``x_t``,
         a gap, then the frames of the predicted ``x0``. ``xt, x0: [S, B, 3, T, H, W]``."""
         stem = _stem(Path(path))
@@ -89,11 +109,13 @@ class GifWriter(Writer):
             names = [f"t={int(t)}: x_t | predicted x0" for t in steps]
             names[0] = f"{labels[b]} -- {names[0]}"
             out = stem.parent / f"{stem.name}-{b:02d}.png"
-            frame_sheet(rows, names, scale=self.sheet_scale).save(out)
+            frame_sheet(rows, names, scale=self._scales(xt)[1]).save(out)
             written.append(out)
         return written
 
-    def write_forward(self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str], path: Path) -> list[Path]:
+    def write_forward(
+        self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str], path: Path
+    ) -> list[Path]:
         """One PNG per sample, ``STEM-00.png, ...``: a row of frames per timestep.
         ``xt: [S, B, 3, T, H, W]``."""
         stem = _stem(Path(path))
@@ -105,7 +127,7 @@ class GifWriter(Writer):
             names = [f"t={int(t)}" for t in steps]
             names[0] = f"{labels[b]} -- {names[0]}"
             out = stem.parent / f"{stem.name}-{b:02d}.png"
-            frame_sheet(rows, names, scale=self.sheet_scale).save(out)
+            frame_sheet(rows, names, scale=self._scales(xt)[1]).save(out)
             written.append(out)
         return written
 

@@ -32,8 +32,14 @@ def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default()
 
 
-def frame_sheet(rows: Sequence[Sequence[np.ndarray | None]], labels: Sequence[str], *, scale: int = 2,
-                pad: int = 2, gap: int = 8) -> Image.Image:
+def frame_sheet(
+    rows: Sequence[Sequence[np.ndarray | None]],
+    labels: Sequence[str],
+    *,
+    scale: int = 2,
+    pad: int = 2,
+    gap: int = 8,
+) -> Image.Image:
     """Lay out rows of frames under one-line labels.
 
     Args:
@@ -52,7 +58,9 @@ def frame_sheet(rows: Sequence[Sequence[np.ndarray | None]], labels: Sequence[st
     def row_width(row: Sequence[np.ndarray | None]) -> int:
         return sum(gap if f is None else fw + pad for f in row) + pad
 
-    width = max(max(row_width(r) for r in rows), max((font.getbbox(lab)[2] + 2 * pad for lab in labels), default=0))
+    width = max(
+        max(row_width(r) for r in rows), max((font.getbbox(lab)[2] + 2 * pad for lab in labels), default=0)
+    )
     height = pad + len(rows) * (label_h + fh + pad)
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
