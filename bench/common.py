@@ -42,21 +42,29 @@ class MachineState:
 
     @classmethod
     def capture(cls) -> MachineState:
-        return cls(threads=torch.get_num_threads(), load_before=os.getloadavg(), cpu=cpu_model(),
-                   cores=os.cpu_count() or 0, torch_version=torch.__version__)
+        return cls(
+            threads=torch.get_num_threads(),
+            load_before=os.getloadavg(),
+            cpu=cpu_model(),
+            cores=os.cpu_count() or 0,
+            torch_version=torch.__version__,
+        )
 
     def finish(self) -> None:
         self.load_after = os.getloadavg()
 
     def describe(self) -> str:
         """One line: CPU, cores, torch, threads and the 1/5/15-minute load averages."""
+
         def fmt(load: tuple[float, float, float]) -> str:
             return "/".join(f"{v:.1f}" for v in load)
 
         after = f", after {fmt(self.load_after)}" if self.load_after else ""
-        return (f"{self.cpu or platform.machine()}, {self.cores} cores, torch {self.torch_version}, "
-                f"torch.set_num_threads({self.threads}); load average (1/5/15 min) before "
-                f"{fmt(self.load_before)}{after}")
+        return (
+            f"{self.cpu or platform.machine()}, {self.cores} cores, torch {self.torch_version}, "
+            f"torch.set_num_threads({self.threads}); load average (1/5/15 min) before "
+            f"{fmt(self.load_before)}{after}"
+        )
 
 
 def cpu_model() -> str:
@@ -70,8 +78,9 @@ def cpu_model() -> str:
     return ""
 
 
-def wait_for_low_load(max_load: float, *, poll_s: float = 120.0, timeout_s: float = 0.0,
-                      log: Callable[[str], None] = print) -> float:
+def wait_for_low_load(
+    max_load: float, *, poll_s: float = 120.0, timeout_s: float = 0.0, log: Callable[[str], None] = print
+) -> float:
     """Block until the 1-minute load average is at most ``max_load`` (or ``timeout_s`` passed).
 
     Returns the last load seen. ``timeout_s = 0`` returns at once.
@@ -85,13 +94,20 @@ def wait_for_low_load(max_load: float, *, poll_s: float = 120.0, timeout_s: floa
         time.sleep(poll_s)
 
 
-def time_call(fn: Callable[[], object], repeats: int) -> list[float]:
-    """Wall seconds of each of ``repeats`` calls of ``fn``."""
+#: Clocks :func:`time_call` can read: wall time, or this process's CPU time (all threads). CPU time
+#: barely depends on other processes' load, but with several threads it also counts threads
+#: spinning at barriers; it measures cost, not latency, and suits ``torch.set_num_threads(1)``.
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_call(fn: Callable[[], object], repeats: int, clock: str = "wall") -> list[float]:
+    """Seconds (on ``clock``, see :data:`CLOCKS`) of each of ``repeats`` calls of ``fn``."""
+    now = CLOCKS[clock]
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = now()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(now() - start)
     return times
 
 
@@ -104,7 +120,7 @@ def alternate(fns: dict[str, Callable[[], float]], rounds: int) -> dict[str, lis
     names = list(fns)
     out: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             out[name].append(fns[name]())
     return out
@@ -136,8 +152,11 @@ def peak_cpu_memory(fn: Callable[[], object]) -> int:
         path = Path(tmp) / "trace.json"
         prof.export_chrome_trace(str(path))
         events = json.loads(path.read_text())["traceEvents"]
-    totals = [e["args"]["Total Allocated"] for e in events
-              if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0]
+    totals = [
+        e["args"]["Total Allocated"]
+        for e in events
+        if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0
+    ]
     return max([0, *totals])
 
 
@@ -152,8 +171,8 @@ def replace_section(page: Path, heading: str, body: str, *, header: str = BENCHM
     """Write ``heading`` + ``body`` into the Markdown ``page``, leaving its other sections alone.
 
     ``heading`` is a whole line such as ``"## Speed against peers (CPU)"``. The section runs up to
-    the next heading of the same or a higher level (outside code fences); it is replaced where it exists, else appended.
-    A missing page is created with ``header``.
+    the next heading of the same or a higher level (outside code fences); it is replaced where it
+    exists, else appended. A missing page is created with ``header``.
     """
     level = len(heading) - len(heading.lstrip("#"))
     text = page.read_text() if page.exists() else header
@@ -176,4 +195,4 @@ def replace_section(page: Path, heading: str, body: str, *, header: str = BENCHM
 
 def _is_heading_at_most(line: str, level: int) -> bool:
     hashes = len(line) - len(line.lstrip("#"))
-    return 0 < hashes <= level and line[hashes:hashes + 1] == " "
+    return 0 < hashes <= level and line[hashes : hashes + 1] == " "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,7 +121,7 @@ class DiffusionPipeline:
         sampler_keys = {"eta", "spacing", "variance", "clip_denoised", "dynamic_threshold"}
         sampler_opts = {k: v for k, v in options.items() if k in sampler_keys}
         plan_opts = {k: v for k, v in options.items() if k not in sampler_keys}
-        if "spacing" in defaults:  # Karras samplers take no spacing: pass it only when asked for
+        if "spacing" in defaults and _takes_spacing(self.registry, sampler):  # not Karras' samplers
             sampler_opts.setdefault("spacing", defaults["spacing"])
         run_opts = {k: sampler_opts.pop(k) for k in ("clip_denoised", "dynamic_threshold") if k in sampler_opts}
         run_opts.setdefault("clip_denoised", defaults.get("clip_denoised", False))
@@ -171,6 +172,13 @@ class DiffusionPipeline:
             out.trajectory_xt = torch.stack([decode(p[1]) for p in picked])
             out.trajectory_x0 = torch.stack([decode(p[2]) for p in picked])
         return out
+
+
+def _takes_spacing(registry: Registry, sampler: str) -> bool:
+    """Whether the run's default timestep spacing applies to ``sampler``: not where its ``spacing``
+    defaults to None (the Karras samplers place their own noise levels and refuse a spacing)."""
+    param = inspect.signature(registry.component("sampler", sampler).load()).parameters.get("spacing")
+    return param is not None and param.default is not None
 
 
 def _to(cond: Conditioning, device: torch.device) -> Conditioning:

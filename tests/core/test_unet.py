@@ -39,6 +39,7 @@ def perturb_(model: torch.nn.Module, std: float = 0.05, only=lambda name: True) 
 
 
 def inputs(cfg: UNetConfig, spatial: tuple[int, ...], batch: int = 2, tokens: int = 4) -> dict:
+    """Seeded keyword arguments of UNet.forward for ``cfg``: x, t and the conditioning it needs."""
     gen = torch.Generator().manual_seed(0)
     kw = {
         "x": torch.randn(batch, cfg.in_channels, *spatial, generator=gen),

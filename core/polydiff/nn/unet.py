@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -57,26 +58,10 @@ class UNet(nn.Module):
         emb_dim = 4 * c.model_channels
         self.time_embed = TimestepEmbedding(c.model_channels, emb_dim)
 
-        def res(cin: int, cout: int) -> ResBlock:
-            return ResBlock(
-                c.dims,
-                cin,
-                cout,
-                emb_dim,
-                dropout=c.dropout,
-                norm_groups=c.norm_groups,
-                factorized=self.factorized,
-            )
-
-        def attn(ch: int) -> AttentionBlock:
-            return AttentionBlock(
-                c.dims,
-                ch,
-                head_dim=c.head_dim,
-                context_dim=c.context_dim,
-                norm_groups=c.norm_groups,
-                factorized=self.factorized,
-            )
+        shared = {"norm_groups": c.norm_groups, "factorized": self.factorized}
+        # res(in_channels, out_channels) and attn(channels) build the blocks of every level.
+        res = partial(ResBlock, c.dims, emb_dim=emb_dim, dropout=c.dropout, **shared)
+        attn = partial(AttentionBlock, c.dims, head_dim=c.head_dim, context_dim=c.context_dim, **shared)
 
         ch = c.model_channels
         in_conv = make_conv(c.dims, c.in_channels + c.cond_channels, ch, factorized=self.factorized)

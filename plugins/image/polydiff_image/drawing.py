@@ -32,7 +32,8 @@ def text_size(text: str, size: int = 11) -> tuple[int, int]:
     if not text:
         return 0, 0
     left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).multiline_textbbox(
-        (0, 0), text, font=font(size), spacing=2)
+        (0, 0), text, font=font(size), spacing=2
+    )
     return right - min(left, 0), bottom - min(top, 0)
 
 
@@ -45,18 +46,25 @@ def to_pictures(x: torch.Tensor, min_side: int = 64) -> list[Image.Image]:
     """``x: [B, C, H, W]`` data space [0, 255], C in {1, 3} -> B RGB pictures, each upscaled
     (nearest neighbour, an integer factor) so that its shorter side is at least ``min_side``."""
     if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ConfigError(f"the png writer takes images [B, 1 or 3, H, W]; got a tensor of shape {tuple(x.shape)}")
+        raise ConfigError(
+            f"the png writer takes images [B, 1 or 3, H, W]; got a tensor of shape {tuple(x.shape)}"
+        )
     pixels = x.detach().float().cpu().clamp(0, 255).round().to(torch.uint8)
     if pixels.shape[1] == 1:
         pixels = repeat(pixels, "b 1 h w -> b c h w", c=3)
     scale = max(1, -(-min_side // min(pixels.shape[-2:])))
     arrays = rearrange(pixels, "b c h w -> b h w c").numpy()
-    return [Image.fromarray(np.ascontiguousarray(a)).resize((a.shape[1] * scale, a.shape[0] * scale),
-                                                           Image.Resampling.NEAREST) for a in arrays]
+    return [
+        Image.fromarray(np.ascontiguousarray(a)).resize(
+            (a.shape[1] * scale, a.shape[0] * scale), Image.Resampling.NEAREST
+        )
+        for a in arrays
+    ]
 
 
-def labelled_rows(rows: Sequence[tuple[str, Sequence[Image.Image]]], headers: Sequence[str] | None = None,
-                  title: str = "") -> Image.Image:
+def labelled_rows(
+    rows: Sequence[tuple[str, Sequence[Image.Image]]], headers: Sequence[str] | None = None, title: str = ""
+) -> Image.Image:
     """Rows of pictures with a label on the left of each row and optional column headers.
 
     Args:
@@ -83,8 +91,9 @@ def labelled_rows(rows: Sequence[tuple[str, Sequence[Image.Image]]], headers: Se
     for i, (label, (_, pictures)) in enumerate(zip(labels, rows)):
         y = title_h + header_h + PAD + i * (cell_h + PAD)
         if label:
-            draw.multiline_text((PAD, y + (cell_h - text_size(label)[1]) // 2), label, fill=INK, font=font(),
-                                spacing=2)
+            draw.multiline_text(
+                (PAD, y + (cell_h - text_size(label)[1]) // 2), label, fill=INK, font=font(), spacing=2
+            )
         for j, picture in enumerate(pictures):
             canvas.paste(picture, (label_w + PAD + j * (cell_w + PAD), y))
     return canvas

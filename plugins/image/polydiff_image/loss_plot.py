@@ -23,8 +23,12 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
     return out
 
 
-def loss_curve(steps: Sequence[float], losses: Sequence[float], title: str = "training loss",
-               size: tuple[int, int] = (640, 400)) -> Image.Image:
+def loss_curve(
+    steps: Sequence[float],
+    losses: Sequence[float],
+    title: str = "training loss",
+    size: tuple[int, int] = (640, 400),
+) -> Image.Image:
     """Plot ``losses`` against ``steps``: the raw values in light blue, their moving average in
     dark blue; a log y axis when the values span more than a factor of 10."""
     width, height = size

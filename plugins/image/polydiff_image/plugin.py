@@ -25,25 +25,55 @@ PRESETS = {
     # ~3 minutes on 2 CPU cores: 16x16 images, four positions, a ~1M-parameter UNet
     "quick": {
         "dataset": {"shapes": {"size": 16, "grid": 2}, "digits": {"size": 16}},
-        "unet": {"model_channels": 32, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_levels": [1],
-                 "head_dim": 32, "norm_groups": 8},
-        "diffusion": {"num_timesteps": 1000, "schedule": "cosine", "prediction": "eps"},
-        "train": {"steps": 1200, "batch_size": 32, "lr": 1e-3, "warmup_steps": 50, "ema_decay": 0.995,
-                  "cond_drop_prob": 0.1, "checkpoint_every": 100000, "log_every": 20, "encoder_steps": 400},
+        "unet": {
+            "model_channels": 32,
+            "channel_mult": [1, 2],
+            "num_res_blocks": 1,
+            "attention_levels": [1],
+            "head_dim": 32,
+            "norm_groups": 8,
+        },
+        "diffusion": {"num_timesteps": 1000, "schedule": "cosine", "prediction": "v", "min_snr_gamma": 5.0},
+        "train": {
+            "steps": 1200,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "warmup_steps": 50,
+            "ema_decay": 0.995,
+            "cond_drop_prob": 0.1,
+            "checkpoint_every": 100000,
+            "log_every": 20,
+            "encoder_steps": 400,
+        },
         "conditioner": {"dim": 64, "depth": 1, "heads": 4},
-        "sample": {"sampler": "ddim", "steps": 25, "guidance": 3.0},
+        "sample": {"sampler": "ddim", "steps": 25, "guidance": 3.0, "spacing": "trailing"},
         "by_encoder": {"vae": {"unet": {"channel_mult": [1, 2], "attention_levels": [0, 1]}}},
     },
     # the figures in docs/benchmarks.md: 32x32 shapes on the 3x3 grid, 16x16 digits
     "full": {
         "dataset": {"shapes": {"size": 32, "grid": 3}, "digits": {"size": 16}},
-        "unet": {"model_channels": 48, "channel_mult": [1, 2, 2], "num_res_blocks": 1, "attention_levels": [1, 2],
-                 "head_dim": 32, "norm_groups": 8},
-        "diffusion": {"num_timesteps": 1000, "schedule": "cosine", "prediction": "eps"},
-        "train": {"steps": 4000, "batch_size": 32, "lr": 5e-4, "warmup_steps": 100, "ema_decay": 0.999,
-                  "cond_drop_prob": 0.1, "checkpoint_every": 1000, "log_every": 25, "encoder_steps": 1500},
+        "unet": {
+            "model_channels": 48,
+            "channel_mult": [1, 2, 2],
+            "num_res_blocks": 1,
+            "attention_levels": [1, 2],
+            "head_dim": 32,
+            "norm_groups": 8,
+        },
+        "diffusion": {"num_timesteps": 1000, "schedule": "cosine", "prediction": "v", "min_snr_gamma": 5.0},
+        "train": {
+            "steps": 4000,
+            "batch_size": 32,
+            "lr": 5e-4,
+            "warmup_steps": 100,
+            "ema_decay": 0.999,
+            "cond_drop_prob": 0.1,
+            "checkpoint_every": 1000,
+            "log_every": 25,
+            "encoder_steps": 1500,
+        },
         "conditioner": {"dim": 96, "depth": 2, "heads": 4},
-        "sample": {"sampler": "ddim", "steps": 50, "guidance": 3.0},
+        "sample": {"sampler": "ddim", "steps": 50, "guidance": 3.0, "spacing": "trailing"},
         "by_encoder": {"vae": {"unet": {"channel_mult": [1, 2], "attention_levels": [0, 1]}}},
     },
 }
@@ -62,7 +92,12 @@ def polydiff_modalities() -> list[Modality]:
             writer="png",
             evaluator="image-checkers",
             presets=PRESETS,
-            demo={"preset": "quick", "dataset": "shapes", "prompts": DEMO_SEEN + DEMO_HELD_OUT, "num_per_prompt": 4},
+            demo={
+                "preset": "quick",
+                "dataset": "shapes",
+                "prompts": DEMO_SEEN + DEMO_HELD_OUT,
+                "num_per_prompt": 4,
+            },
         )
     ]
 
@@ -70,45 +105,77 @@ def polydiff_modalities() -> list[Modality]:
 @hookimpl
 def polydiff_datasets() -> list[Component]:
     return [
-        Component("shapes", f"{PLUGIN}.datasets.shapes:ShapesDataset", modality="image",
-                  description="coloured shapes at grid positions with captions; held-out combinations (generated)"),
-        Component("digits", f"{PLUGIN}.datasets.digits:DigitsDataset", modality="image",
-                  description="scikit-learn's handwritten digits, 16x16, captioned 'the digit seven'"),
-        Component("folder", f"{PLUGIN}.datasets.folder:FolderDataset", modality="image",
-                  description="your images (--data-path DIR); captions from metadata.jsonl/.csv if present"),
+        Component(
+            "shapes",
+            f"{PLUGIN}.datasets.shapes:ShapesDataset",
+            modality="image",
+            description="coloured shapes at grid positions with captions; held-out combinations (generated)",
+        ),
+        Component(
+            "digits",
+            f"{PLUGIN}.datasets.digits:DigitsDataset",
+            modality="image",
+            description="scikit-learn's handwritten digits, 16x16, captioned 'the digit seven'",
+        ),
+        Component(
+            "folder",
+            f"{PLUGIN}.datasets.folder:FolderDataset",
+            modality="image",
+            description="your images (--data-path DIR); captions from metadata.jsonl/.csv if present",
+        ),
     ]
 
 
 @hookimpl
 def polydiff_encoders() -> list[Component]:
     return [
-        Component("pixels", f"{PLUGIN}.encoders.pixels:PixelEncoder", modality="image",
-                  description="pixels [0, 255] <-> [-1, 1]"),
-        Component("vae", f"{PLUGIN}.encoders.vae:VAEEncoder", modality="image",
-                  description="KL autoencoder (f=4, 4 latent channels) trained as a first stage; latent diffusion"),
+        Component(
+            "pixels",
+            f"{PLUGIN}.encoders.pixels:PixelEncoder",
+            modality="image",
+            description="pixels [0, 255] <-> [-1, 1]",
+        ),
+        Component(
+            "vae",
+            f"{PLUGIN}.encoders.vae:VAEEncoder",
+            modality="image",
+            description="KL autoencoder (f=4, 4 latent channels) trained as a first stage; latent diffusion",
+        ),
     ]
 
 
 @hookimpl
 def polydiff_conditioners() -> list[Component]:
     return [
-        Component("sentence-embedding", f"{PLUGIN}.conditioners.sentence:SentenceEmbeddingConditioner",
-                  requires=("sentence_transformers",), extra="polydiff-image[sbert]",
-                  description="frozen pretrained sentence-transformers token embeddings from a local model"),
+        Component(
+            "sentence-embedding",
+            f"{PLUGIN}.conditioners.sentence:SentenceEmbeddingConditioner",
+            requires=("sentence_transformers",),
+            extra="polydiff-image[sbert]",
+            description="frozen pretrained sentence-transformers token embeddings from a local model",
+        ),
     ]
 
 
 @hookimpl
 def polydiff_writers() -> list[Component]:
     return [
-        Component("png", f"{PLUGIN}.writer:PNGWriter", modality="image",
-                  description="labelled PNG grids, reverse/forward process strips, loss curve"),
+        Component(
+            "png",
+            f"{PLUGIN}.writer:PNGWriter",
+            modality="image",
+            description="labelled PNG grids, reverse/forward process strips, loss curve",
+        ),
     ]
 
 
 @hookimpl
 def polydiff_evaluators() -> list[Component]:
     return [
-        Component("image-checkers", f"{PLUGIN}.evaluate.evaluator:ImageEvaluator", modality="image",
-                  description="shapes: attribute accuracy seen/held-out; digits: classifier accuracy, Frechet"),
+        Component(
+            "image-checkers",
+            f"{PLUGIN}.evaluate.evaluator:ImageEvaluator",
+            modality="image",
+            description="shapes: attribute accuracy seen/held-out; digits: classifier accuracy, Frechet",
+        ),
     ]

@@ -40,8 +40,9 @@ class PNGWriter(Writer):
         self.min_side, self.columns = min_side, columns
         self.max_trajectory_samples = max_trajectory_samples
 
-    def write_samples(self, x: Tensor, prompts: Sequence[str], path: Path,
-                      lengths: Sequence[int] | None = None) -> list[Path]:
+    def write_samples(
+        self, x: Tensor, prompts: Sequence[str], path: Path, lengths: Sequence[int] | None = None
+    ) -> list[Path]:
         """One row per run of equal consecutive prompts (label on the left) when prompts repeat;
         otherwise a grid of ``columns`` with each prompt under its image. ``lengths`` is ignored
         (images have no variable length)."""
@@ -53,15 +54,16 @@ class PNGWriter(Writer):
         else:
             rows, start = [], 0
             for prompt, n in runs:
-                rows.append((prompt, pictures[start:start + n]))
+                rows.append((prompt, pictures[start : start + n]))
                 start += n
             image = labelled_rows(rows)
         out = _target(path, "samples.png")
         save_png(image, out)
         return [out]
 
-    def write_trajectory(self, steps: Sequence[int], xt: Tensor, x0: Tensor, prompts: Sequence[str],
-                         path: Path) -> list[Path]:
+    def write_trajectory(
+        self, steps: Sequence[int], xt: Tensor, x0: Tensor, prompts: Sequence[str], path: Path
+    ) -> list[Path]:
         """For each sample, a row of ``x_t`` and a row of the predicted ``x0`` at ``steps``.
 
         ``xt``, ``x0``: ``[S, B, C, H, W]`` with ``S = len(steps)``; at most
@@ -77,11 +79,15 @@ class PNGWriter(Writer):
         save_png(labelled_rows(rows, headers=headers, title="reverse process"), out)
         return [out]
 
-    def write_forward(self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str], path: Path) -> list[Path]:
+    def write_forward(
+        self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str], path: Path
+    ) -> list[Path]:
         """One row per image, one column per step: ``xt [S, B, C, H, W]`` noised to ``steps``."""
         headers = [f"t={int(t)}" for t in steps]
-        rows = [(prompts[b] if b < len(prompts) else "", to_pictures(xt[:, b], self.min_side))
-                for b in range(xt.shape[1])]
+        rows = [
+            (prompts[b] if b < len(prompts) else "", to_pictures(xt[:, b], self.min_side))
+            for b in range(xt.shape[1])
+        ]
         out = _target(path, "forward.png")
         save_png(labelled_rows(rows, headers=headers, title="forward process q(x_t | x_0)"), out)
         return [out]

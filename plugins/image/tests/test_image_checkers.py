@@ -124,7 +124,9 @@ class _FakePipeline:
         return SimpleNamespace(dataset=SimpleNamespace(name=self.dataset_name, options=self.options))
 
     def __call__(self, prompts, *, num_per_prompt=1, sampler="ddim", steps=50, guidance=3.0, seed=0):
-        self.calls.append(dict(num_per_prompt=num_per_prompt, sampler=sampler, steps=steps, guidance=guidance))
+        self.calls.append(
+            dict(num_per_prompt=num_per_prompt, sampler=sampler, steps=steps, guidance=guidance)
+        )
         gen = torch.Generator().manual_seed(seed)
         all_prompts = [p for p in prompts for _ in range(num_per_prompt)]
         if self.dataset_name == "shapes":

@@ -53,14 +53,18 @@ def test_train_split_never_shows_held_out_combinations(grid: int) -> None:
     train = ShapesDataset("train", grid=grid, num_samples=2000)
     held = set(train.held_out)
     assert held and len(held) < len(train.combos) // 4
-    seen = Counter(Combo(it["colour"], it["shape"], it["position"]) for it in map(train.__getitem__, range(2000)))
+    seen = Counter(
+        Combo(it["colour"], it["shape"], it["position"]) for it in map(train.__getitem__, range(2000))
+    )
     assert not held & set(seen)
     assert set(seen) == set(train.seen)  # every training combination does occur
     assert all(c not in held for c in map(train.attributes, train.captions))
     held_prompts = set(train.held_out_prompts)
     assert held_prompts <= set(train.eval_prompts) and not held_prompts & set(train.captions)
     ev = ShapesDataset("eval", grid=grid, num_samples=2000)
-    assert held & {Combo(it["colour"], it["shape"], it["position"]) for it in map(ev.__getitem__, range(2000))}
+    assert held & {
+        Combo(it["colour"], it["shape"], it["position"]) for it in map(ev.__getitem__, range(2000))
+    }
 
 
 def test_every_attribute_pair_of_a_held_out_combination_is_seen_in_training() -> None:
@@ -188,7 +192,9 @@ def test_folder_errors_name_the_problem(tmp_path) -> None:
         with pytest.raises(DataError, match="no readable images"):
             FolderDataset(path=tmp_path)
     _png(tmp_path / "a.png", (1, 2, 3))
-    (tmp_path / "metadata.jsonl").write_text('{"file_name": "a.png", "text": "x"}\n{"file_name": "gone.png", "text": "y"}\n')
+    (tmp_path / "metadata.jsonl").write_text(
+        '{"file_name": "a.png", "text": "x"}\n{"file_name": "gone.png", "text": "y"}\n'
+    )
     with pytest.raises(DataError, match="gone.png"):
         FolderDataset(path=tmp_path)
     (tmp_path / "metadata.jsonl").write_text('{"file_name": "a.png", "text": "x"}\nnot json\n')

@@ -17,8 +17,9 @@ def test_pixels_map_0_255_to_minus_one_one_and_back() -> None:
     enc = PixelEncoder(data_shape=(3, 4, 4))
     x = torch.tensor([0, 51, 127, 128, 255], dtype=torch.uint8).view(1, 1, 1, 5)
     z = enc.encode(x)
-    assert torch.allclose(z, torch.tensor([-1.0, -0.6, 127 / 127.5 - 1, 128 / 127.5 - 1, 1.0]).view(1, 1, 1, 5),
-                          atol=1e-6)
+    assert torch.allclose(
+        z, torch.tensor([-1.0, -0.6, 127 / 127.5 - 1, 128 / 127.5 - 1, 1.0]).view(1, 1, 1, 5), atol=1e-6
+    )
     assert torch.allclose(enc.decode(z), x.float(), atol=1e-4)
     assert enc.decode(torch.tensor([-3.0, 3.0])).tolist() == [0.0, 255.0]  # clamped
     assert enc.latent_shape((3, 16, 16)) == (3, 16, 16) and not enc.trainable and enc.is_fitted

@@ -84,8 +84,16 @@ def test_trajectory_and_forward_strips_grow_with_samples(tmp_path) -> None:
 
 def test_trajectory_shows_at_most_max_samples(tmp_path) -> None:
     xt = torch.zeros(2, 5, 3, 8, 8)
-    a = _read(PNGWriter(min_side=8, max_trajectory_samples=2).write_trajectory([9, 0], xt, xt, [], tmp_path / "a.png")[0])
-    b = _read(PNGWriter(min_side=8, max_trajectory_samples=3).write_trajectory([9, 0], xt, xt, [], tmp_path / "b.png")[0])
+    a = _read(
+        PNGWriter(min_side=8, max_trajectory_samples=2).write_trajectory(
+            [9, 0], xt, xt, [], tmp_path / "a.png"
+        )[0]
+    )
+    b = _read(
+        PNGWriter(min_side=8, max_trajectory_samples=3).write_trajectory(
+            [9, 0], xt, xt, [], tmp_path / "b.png"
+        )[0]
+    )
     assert b.shape[0] - a.shape[0] == 2 * (8 + PAD)
 
 

@@ -44,16 +44,39 @@ class GradTTSConditioner(Conditioner):
         max_frames: Longest sample :meth:`plan` may produce (longer predictions are cut).
     """
 
-    def __init__(self, n_mels: int | None = None, tokens: str = "chars", symbols: Sequence[str] | None = None,
-                 add_blank: bool = True, language: str = "en-us", hidden: int = 128, layers: int = 3,
-                 heads: int = 2, ffn_mult: int = 4, kernel_size: int = 3, dropout: float = 0.1, duration_hidden: int = 128,
-                 pad_multiple: int = 16, max_frames: int = 4000):
+    def __init__(
+        self,
+        n_mels: int | None = None,
+        tokens: str = "chars",
+        symbols: Sequence[str] | None = None,
+        add_blank: bool = True,
+        language: str = "en-us",
+        hidden: int = 128,
+        layers: int = 3,
+        heads: int = 2,
+        ffn_mult: int = 4,
+        kernel_size: int = 3,
+        dropout: float = 0.1,
+        duration_hidden: int = 128,
+        pad_multiple: int = 16,
+        max_frames: int = 4000,
+    ):
         super().__init__()
         self.tokenizer = Tokenizer(tokens, symbols, add_blank, language)
         self.options: dict[str, Any] = {
-            "n_mels": n_mels, "tokens": tokens, "add_blank": add_blank, "language": language, "hidden": hidden,
-            "layers": layers, "heads": heads, "ffn_mult": ffn_mult, "kernel_size": kernel_size, "dropout": dropout,
-            "duration_hidden": duration_hidden, "pad_multiple": pad_multiple, "max_frames": max_frames,
+            "n_mels": n_mels,
+            "tokens": tokens,
+            "add_blank": add_blank,
+            "language": language,
+            "hidden": hidden,
+            "layers": layers,
+            "heads": heads,
+            "ffn_mult": ffn_mult,
+            "kernel_size": kernel_size,
+            "dropout": dropout,
+            "duration_hidden": duration_hidden,
+            "pad_multiple": pad_multiple,
+            "max_frames": max_frames,
         }
         self.pad_multiple, self.max_frames = pad_multiple, max_frames
         self.encoder: TextEncoder | None = None
@@ -64,10 +87,17 @@ class GradTTSConditioner(Conditioner):
         o = self.options
         o["n_mels"] = n_mels
         self.concat_channels = n_mels
-        self.encoder = TextEncoder(self.tokenizer.vocab_size, n_mels, hidden=o["hidden"], layers=o["layers"],
-                                   heads=o["heads"], ffn_mult=o["ffn_mult"], kernel_size=o["kernel_size"],
-                                   dropout=o["dropout"],
-                                   duration_hidden=o["duration_hidden"])
+        self.encoder = TextEncoder(
+            self.tokenizer.vocab_size,
+            n_mels,
+            hidden=o["hidden"],
+            layers=o["layers"],
+            heads=o["heads"],
+            ffn_mult=o["ffn_mult"],
+            kernel_size=o["kernel_size"],
+            dropout=o["dropout"],
+            duration_hidden=o["duration_hidden"],
+        )
 
     # ------------------------------------------------------------------ set-up
     def fit(self, dataset: DiffusionDataset) -> None:
@@ -75,13 +105,17 @@ class GradTTSConditioner(Conditioner):
         shape = getattr(dataset, "data_shape", None) or tuple(dataset[0]["x"].shape)
         n_mels = int(shape[0])
         if self.options["n_mels"] not in (None, n_mels):
-            raise ConfigError(f"grad-tts: n_mels={self.options['n_mels']} but the dataset's mels have {n_mels} "
-                              "bands; drop the conditioner's n_mels option or match the dataset's mel settings")
+            raise ConfigError(
+                f"grad-tts: n_mels={self.options['n_mels']} but the dataset's mels have {n_mels} "
+                "bands; drop the conditioner's n_mels option or match the dataset's mel settings"
+            )
         if self.tokenizer.kind == "phonemes":
             texts = getattr(dataset, "captions", None) or [dataset[i]["text"] for i in range(len(dataset))]
             self.tokenizer.fit(texts)
         # sample lengths are padded like the training batches, which the UNet accepts
-        self.pad_multiple = self.options["pad_multiple"] = int(getattr(dataset, "pad_multiple", self.pad_multiple))
+        self.pad_multiple = self.options["pad_multiple"] = int(
+            getattr(dataset, "pad_multiple", self.pad_multiple)
+        )
         self._build(n_mels)
 
     def config(self) -> dict[str, Any]:
@@ -94,7 +128,8 @@ class GradTTSConditioner(Conditioner):
         return self.encoder
 
     def encode_text(self, texts: Sequence[str]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``texts`` -> ``mu_x [B, n_mels, L]``, ``log_durations [B, L]``, ``x_mask [B, 1, L]``, ``lengths [B]``."""
+        """``texts`` -> ``mu_x [B, n_mels, L]``, ``log_durations [B, L]``, ``x_mask [B, 1, L]``,
+        ``lengths [B]``."""
         encoder = self._text_encoder()
         ids, lengths = self.tokenizer(texts)
         device = encoder.proj_mu.weight.device
@@ -103,8 +138,9 @@ class GradTTSConditioner(Conditioner):
         return mu_x, log_durations, x_mask, lengths
 
     # ------------------------------------------------------------------ training
-    def forward(self, batch: dict[str, Any], x0: Tensor, *, drop: Tensor | None = None,
-                drop_prob: float = 0.0) -> Conditioning:
+    def forward(
+        self, batch: dict[str, Any], x0: Tensor, *, drop: Tensor | None = None, drop_prob: float = 0.0
+    ) -> Conditioning:
         """Conditioning of a training batch.
 
         ``x0: [B, n_mels, T]`` diffusion-space mels (``T`` padded); ``batch["mel_lengths"]``
@@ -118,8 +154,11 @@ class GradTTSConditioner(Conditioner):
         y_mask = sequence_mask(y_lengths, frames).to(x0.dtype)
         with torch.no_grad():
             # log N(y_j; mu_i, I) up to a constant, for every token i and frame j: [B, L, T]
-            log_p = (-0.5 * (mu_x**2).sum(1)[:, :, None] + torch.einsum("bci,bcj->bij", mu_x, x0)
-                     - 0.5 * (x0**2).sum(1)[:, None, :])
+            log_p = (
+                -0.5 * (mu_x**2).sum(1)[:, :, None]
+                + torch.einsum("bci,bcj->bij", mu_x, x0)
+                - 0.5 * (x0**2).sum(1)[:, None, :]
+            )
             try:
                 path = monotonic_alignment_search(log_p, x_lengths, y_lengths)
             except DataError as exc:
@@ -142,24 +181,30 @@ class GradTTSConditioner(Conditioner):
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
-    def predict_durations(self, prompts: Sequence[str], length_scale: float = 1.0
-                          ) -> tuple[Tensor, Tensor, Tensor]:
+    def predict_durations(
+        self, prompts: Sequence[str], length_scale: float = 1.0
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """``mu_x [B, n_mels, L]``, integer ``durations [B, L]`` and ``frames [B]`` of ``prompts``."""
         if length_scale <= 0:
-            raise ConfigError(f"length_scale must be > 0 (1 = normal rate, 2 = twice as slow), got {length_scale}")
+            raise ConfigError(
+                f"length_scale must be > 0 (1 = normal rate, 2 = twice as slow), got {length_scale}"
+            )
         mu_x, log_durations, x_mask, _ = self.encode_text(prompts)
         durations = torch.ceil(torch.exp(log_durations) * x_mask.squeeze(1) * length_scale).long()
         frames = durations.sum(1).clamp(min=1)
         if bool((frames > self.max_frames).any()):
-            warnings.warn(f"grad-tts: predicted {int(frames.max())} frames, more than max_frames={self.max_frames}; "
-                          "the speech is cut (raise the conditioner's max_frames or lower length_scale)",
-                          stacklevel=2)
+            warnings.warn(
+                f"grad-tts: predicted {int(frames.max())} frames, more than max_frames={self.max_frames}; "
+                "the speech is cut (raise the conditioner's max_frames or lower length_scale)",
+                stacklevel=2,
+            )
             frames = frames.clamp(max=self.max_frames)
         return mu_x, durations, frames
 
     @torch.no_grad()
-    def plan(self, prompts: Sequence[str], shape: tuple[int, ...], length_scale: float = 1.0,
-             **options: Any) -> SamplingPlan:
+    def plan(
+        self, prompts: Sequence[str], shape: tuple[int, ...], length_scale: float = 1.0, **options: Any
+    ) -> SamplingPlan:
         """Durations decide the length: ``shape`` becomes ``(n_mels, T)`` with ``T`` the longest
         sample's frames padded to ``pad_multiple``; ``lengths`` holds each sample's frames."""
         mu_x, durations, frames = self.predict_durations(list(prompts), length_scale)
@@ -170,4 +215,3 @@ class GradTTSConditioner(Conditioner):
         mu_y = mu_y * mask
         cond = Conditioning(concat=mu_y, offset=mu_y, loss_mask=mask)
         return SamplingPlan(cond=cond, uncond=None, shape=(mu_y.shape[1], total), lengths=frames.tolist())
-

@@ -17,19 +17,47 @@ DEMO_PROMPTS = ("six zero four eight", "eight two four", "one nine four", "seven
 #: CPU preset for the embedded digits corpus: ``polydiff demo tts`` in <= 5 min on 2 cores.
 QUICK: dict[str, dict[str, Any]] = {
     "dataset": {"mel": "small", "pad_multiple": 4},
-    "unet": {"model_channels": 64, "channel_mult": (1, 2, 2), "num_res_blocks": 1, "attention_levels": (),
-             "head_dim": 32, "norm_groups": 16},
-    "diffusion": {"num_timesteps": 1000, "schedule": "linear", "prediction": "eps"},
-    "train": {"steps": 1500, "batch_size": 16, "lr": 1e-3, "warmup_steps": 100, "ema_decay": 0.995,
-              "cond_drop_prob": 0.0, "checkpoint_every": 500, "log_every": 25, "grad_clip": 1.0},
-    "conditioner": {"hidden": 128, "layers": 2, "heads": 2, "ffn_mult": 2, "duration_hidden": 128, "dropout": 0.1},
-    "sample": {"sampler": "ddim", "steps": 25, "temperature": 1.5, "guidance": 1.0},
+    "unet": {
+        "model_channels": 64,
+        "channel_mult": (1, 2, 2),
+        "num_res_blocks": 1,
+        "attention_levels": (),
+        "head_dim": 32,
+        "norm_groups": 16,
+    },
+    "diffusion": {"num_timesteps": 1000, "schedule": "linear", "prediction": "v"},
+    "train": {
+        "steps": 800,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "warmup_steps": 100,
+        "ema_decay": 0.995,
+        "cond_drop_prob": 0.0,
+        "checkpoint_every": 500,
+        "log_every": 25,
+        "grad_clip": 1.0,
+    },
+    "conditioner": {
+        "hidden": 128,
+        "layers": 2,
+        "heads": 2,
+        "ffn_mult": 2,
+        "duration_hidden": 128,
+        "dropout": 0.1,
+    },
+    "sample": {"sampler": "ddim", "steps": 10, "temperature": 1.5, "guidance": 1.0},
 }
 #: Longer training of a wider model; its figures are in docs/benchmarks.md ("## TTS").
 FULL: dict[str, dict[str, Any]] = {
     **QUICK,
-    "unet": {"model_channels": 96, "channel_mult": (1, 2, 2), "num_res_blocks": 2, "attention_levels": (2,),
-             "head_dim": 32, "norm_groups": 16},
+    "unet": {
+        "model_channels": 96,
+        "channel_mult": (1, 2, 2),
+        "num_res_blocks": 2,
+        "attention_levels": (2,),
+        "head_dim": 32,
+        "norm_groups": 16,
+    },
     "train": {**QUICK["train"], "steps": 6000, "lr": 5e-4, "ema_decay": 0.999, "checkpoint_every": 1000},
     "conditioner": {"hidden": 192, "layers": 4, "heads": 2, "duration_hidden": 192, "dropout": 0.1},
     "sample": {"sampler": "ddim", "steps": 50, "temperature": 1.5, "guidance": 1.0},
@@ -64,43 +92,71 @@ def polydiff_modalities() -> list[Modality]:
 @hookimpl
 def polydiff_datasets() -> list[Component]:
     return [
-        Component("spoken-digits", "polydiff_tts.data.digits:DigitsDataset", modality="tts", requires=REQUIRES,
-                  description="embedded spoken digit sequences (espeak-ng, 3 voices, 16 kHz), held-out split"),
-        Component("ljspeech", "polydiff_tts.data.ljspeech:LJSpeechDataset", modality="tts", requires=REQUIRES,
-                  description="any corpus in the LJSpeech layout (metadata.csv + wavs/); set dataset.root"),
+        Component(
+            "spoken-digits",
+            "polydiff_tts.data.digits:DigitsDataset",
+            modality="tts",
+            requires=REQUIRES,
+            description="embedded spoken digit sequences (espeak-ng, 3 voices, 16 kHz), held-out split",
+        ),
+        Component(
+            "ljspeech",
+            "polydiff_tts.data.ljspeech:LJSpeechDataset",
+            modality="tts",
+            requires=REQUIRES,
+            description="any corpus in the LJSpeech layout (metadata.csv + wavs/); set dataset.root",
+        ),
     ]
 
 
 @hookimpl
 def polydiff_encoders() -> list[Component]:
     return [
-        Component("mel-norm", "polydiff_tts.encoders.mel_norm:MelNormEncoder", modality="tts",
-                  description="per-channel standardised log-mels (statistics of the training set)"),
+        Component(
+            "mel-norm",
+            "polydiff_tts.encoders.mel_norm:MelNormEncoder",
+            modality="tts",
+            description="per-channel standardised log-mels (statistics of the training set)",
+        ),
     ]
 
 
 @hookimpl
 def polydiff_conditioners() -> list[Component]:
     return [
-        Component("grad-tts", "polydiff_tts.conditioner:GradTTSConditioner", modality="tts", requires=REQUIRES,
-                  description="text encoder + durations + monotonic alignment; prior mean mu (Grad-TTS)"),
+        Component(
+            "grad-tts",
+            "polydiff_tts.conditioner:GradTTSConditioner",
+            modality="tts",
+            requires=REQUIRES,
+            description="text encoder + durations + monotonic alignment; prior mean mu (Grad-TTS)",
+        ),
     ]
 
 
 @hookimpl
 def polydiff_writers() -> list[Component]:
     return [
-        Component("wav", "polydiff_tts.writers.wav:WavWriter", modality="tts", requires=REQUIRES,
-                  description="WAV files through a vocoder (griffin-lim) + mel-spectrogram PNGs"),
+        Component(
+            "wav",
+            "polydiff_tts.writers.wav:WavWriter",
+            modality="tts",
+            requires=REQUIRES,
+            description="WAV files through a vocoder (griffin-lim) + mel-spectrogram PNGs",
+        ),
     ]
 
 
 @hookimpl
 def polydiff_evaluators() -> list[Component]:
     return [
-        Component("tts-intelligibility", "polydiff_tts.evaluation.evaluator:IntelligibilityEvaluator",
-                  modality="tts", requires=REQUIRES,
-                  description="digit word accuracy (DTW templates), MCD-mel, duration error, real-time factor"),
+        Component(
+            "tts-intelligibility",
+            "polydiff_tts.evaluation.evaluator:IntelligibilityEvaluator",
+            modality="tts",
+            requires=REQUIRES,
+            description="digit word accuracy (DTW templates), MCD-mel, duration error, real-time factor",
+        ),
     ]
 
 

@@ -61,8 +61,18 @@ def synthesize(utt: Utterance, workdir: Path) -> np.ndarray:
     """Speak ``utt`` with espeak-ng; returns float32 mono audio at :data:`SAMPLE_RATE`."""
     wav = workdir / f"{utt.id}.wav"
     subprocess.run(
-        ["espeak-ng", "-v", utt.voice, "-s", str(utt.rate), "-p", str(utt.pitch), "-w", str(wav),
-         utt.normalized_text],
+        [
+            "espeak-ng",
+            "-v",
+            utt.voice,
+            "-s",
+            str(utt.rate),
+            "-p",
+            str(utt.pitch),
+            "-w",
+            str(wav),
+            utt.normalized_text,
+        ],
         check=True,
     )
     audio, rate = sf.read(wav, dtype="float64", always_2d=True)
@@ -76,8 +86,9 @@ def synthesize(utt: Utterance, workdir: Path) -> np.ndarray:
     return (np.round(audio * step) / step).astype(np.float32)
 
 
-def random_sequences(rng: random.Random, count: int, lengths: tuple[int, ...],
-                     exclude: set[tuple[int, ...]]) -> list[tuple[int, ...]]:
+def random_sequences(
+    rng: random.Random, count: int, lengths: tuple[int, ...], exclude: set[tuple[int, ...]]
+) -> list[tuple[int, ...]]:
     """``count`` distinct digit sequences with lengths drawn from ``lengths``, none in ``exclude``."""
     out: list[tuple[int, ...]] = []
     seen = set(exclude)
@@ -116,7 +127,9 @@ def build_corpus(train_count: int, heldout_count: int, seed: int) -> dict[str, l
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "polydiff_tts/corpora/digits")
     parser.add_argument("--train", type=int, default=240, help="training sequences")
     parser.add_argument("--heldout", type=int, default=30, help="held-out evaluation sequences")
@@ -136,8 +149,9 @@ def main() -> None:
             for utt in utts:
                 audio = synthesize(utt, Path(tmp))
                 seconds += len(audio) / SAMPLE_RATE
-                sf.write(args.out / "wavs" / f"{utt.id}.flac", audio, SAMPLE_RATE, format="FLAC",
-                         subtype="PCM_16")
+                sf.write(
+                    args.out / "wavs" / f"{utt.id}.flac", audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16"
+                )
                 rows.append(f"{utt.id}|{utt.text}|{utt.normalized_text}\n")
             (args.out / filename).write_text("".join(rows))
     version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
@@ -148,8 +162,10 @@ def main() -> None:
         f"{BITS}-bit FLAC.\n"
     )
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"wrote {sum(map(len, corpus.values()))} utterances, {seconds:.0f} s of audio, "
-          f"{size / 1e6:.2f} MB to {args.out}")
+    print(
+        f"wrote {sum(map(len, corpus.values()))} utterances, {seconds:.0f} s of audio, "
+        f"{size / 1e6:.2f} MB to {args.out}"
+    )
 
 
 if __name__ == "__main__":

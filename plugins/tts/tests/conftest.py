@@ -9,7 +9,6 @@ import pytest
 def tts_registry():
     """The core's built-ins plus the tts plugin, without entry-point discovery."""
     import polydiff_tts.plugin
-
     from polydiff.plugins import Registry
 
     return Registry.from_plugins(("tts", polydiff_tts.plugin))
@@ -20,15 +19,38 @@ def tiny_config(tts_registry):
     """The quick preset shrunk to a model that trains in seconds on a slice of the digits."""
     from polydiff.run_config import RunConfig
 
-    return RunConfig.for_modality("tts", registry=tts_registry, overrides={
-        "dataset": {"max_items": 48},
-        "unet": {"model_channels": 16, "channel_mult": (1, 2), "num_res_blocks": 1, "attention_levels": (),
-                 "norm_groups": 8},
-        "conditioner": {"hidden": 32, "layers": 1, "heads": 2, "ffn_mult": 2, "duration_hidden": 32, "dropout": 0.0},
-        "train": {"steps": 60, "batch_size": 8, "lr": 3e-3, "warmup_steps": 5, "ema_decay": 0.0,
-                  "checkpoint_every": 1000, "log_every": 1},
-        "sample": {"sampler": "ddim", "steps": 4},
-    })
+    return RunConfig.for_modality(
+        "tts",
+        registry=tts_registry,
+        overrides={
+            "dataset": {"max_items": 48},
+            "unet": {
+                "model_channels": 16,
+                "channel_mult": (1, 2),
+                "num_res_blocks": 1,
+                "attention_levels": (),
+                "norm_groups": 8,
+            },
+            "conditioner": {
+                "hidden": 32,
+                "layers": 1,
+                "heads": 2,
+                "ffn_mult": 2,
+                "duration_hidden": 32,
+                "dropout": 0.0,
+            },
+            "train": {
+                "steps": 60,
+                "batch_size": 8,
+                "lr": 3e-3,
+                "warmup_steps": 5,
+                "ema_decay": 0.0,
+                "checkpoint_every": 1000,
+                "log_every": 1,
+            },
+            "sample": {"sampler": "ddim", "steps": 4},
+        },
+    )
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,14 @@ from polydiff_tts.vocoders.griffin_lim import GriffinLimVocoder
 
 def test_presets_hold_the_grad_tts_and_small_settings():
     g = MEL_PRESETS["grad-tts"]
-    assert (g.sample_rate, g.n_fft, g.hop_length, g.n_mels, g.fmin, g.fmax) == (22050, 1024, 256, 80, 0.0, 8000.0)
+    assert (g.sample_rate, g.n_fft, g.hop_length, g.n_mels, g.fmin, g.fmax) == (
+        22050,
+        1024,
+        256,
+        80,
+        0.0,
+        8000.0,
+    )
     s = MEL_PRESETS["small"]
     assert (s.sample_rate, s.n_mels) == (16000, 40)
 

@@ -23,8 +23,17 @@ def fixed_duration(conditioner: GradTTSConditioner, frames_per_token: float) -> 
 
 def small_conditioner(**options) -> GradTTSConditioner:
     torch.manual_seed(0)
-    return GradTTSConditioner(n_mels=8, hidden=16, layers=1, heads=2, ffn_mult=2, duration_hidden=16,
-                              dropout=0.0, pad_multiple=16, **options).eval()
+    return GradTTSConditioner(
+        n_mels=8,
+        hidden=16,
+        layers=1,
+        heads=2,
+        ffn_mult=2,
+        duration_hidden=16,
+        dropout=0.0,
+        pad_multiple=16,
+        **options,
+    ).eval()
 
 
 @pytest.mark.parametrize(("length_scale", "per_token"), [(1.0, 3), (2.0, 5), (0.5, 2)])

@@ -16,7 +16,7 @@ from polydiff_tts.evaluation.recognizer import TemplateRecognizer
 
 
 def test_edit_distance_and_word_accuracy():
-    assert edit_distance("a b c".split(), "a x c d".split()) == 2
+    assert edit_distance(["a", "b", "c"], ["a", "x", "c", "d"]) == 2
     assert edit_distance([], ["a"]) == 1
     assert word_accuracy([["a", "b"], ["c"]], [["a", "b"], ["d"]]) == pytest.approx(2 / 3)
     assert word_accuracy([["a"]], [["b", "c", "d"]]) == 0.0

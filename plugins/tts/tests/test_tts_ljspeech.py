@@ -22,14 +22,20 @@ def make_corpus(root, rows, audio_ids=None, rate=22050, seconds=0.3):
 
 
 def test_quotes_are_kept_literally(tmp_path):
-    make_corpus(tmp_path, [
-        'LJ001-0001|He said "stop|here" twice.|He said "stop here" twice.',  # a '|' inside quotes is still a separator
-        'LJ001-0002|"Printing," he wrote|"printing," he wrote',
-        "LJ001-0003|Only two fields",
-    ])
+    make_corpus(
+        tmp_path,
+        [
+            # fields are never quoted: a '|' inside quotes still separates
+            'LJ001-0001|He said "stop|here" twice.|He said "stop here" twice.',
+            'LJ001-0002|"Printing," he wrote|"printing," he wrote',
+            "LJ001-0003|Only two fields",
+        ],
+    )
     with pytest.raises(DataError, match=r"line 1: expected 'id\|text\|normalized_text' .* got 4 fields"):
         read_metadata(tmp_path / "metadata.csv")
-    make_corpus(tmp_path, ['LJ001-0002|"Printing," he wrote|"printing," he wrote', "LJ001-0003|Only two fields"])
+    make_corpus(
+        tmp_path, ['LJ001-0002|"Printing," he wrote|"printing," he wrote', "LJ001-0003|Only two fields"]
+    )
     rows = read_metadata(tmp_path / "metadata.csv")
     assert rows[0].text == '"Printing," he wrote' and rows[0].normalized_text == '"printing," he wrote'
     assert rows[1].normalized_text == "Only two fields"
@@ -38,16 +44,21 @@ def test_quotes_are_kept_literally(tmp_path):
 
 def test_missing_audio_names_the_row_and_the_files(tmp_path):
     make_corpus(tmp_path, ["a|one|one", "b|two|two"], audio_ids=["a"])
-    with pytest.raises(DataError, match=r"metadata.csv, line 2: no audio for id 'b': looked for .*b.wav and .*b.flac"):
+    with pytest.raises(
+        DataError, match=r"metadata.csv, line 2: no audio for id 'b': looked for .*b.wav and .*b.flac"
+    ):
         read_metadata(tmp_path / "metadata.csv")
 
 
-@pytest.mark.parametrize(("row", "message"), [
-    ("a|one|one|extra", "got 4 fields"),
-    ("a", "got 1 fields"),
-    ("|text|text", "must not be empty"),
-    ("b|one|one", "id 'b' repeats line 1"),
-])
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("a|one|one|extra", "got 4 fields"),
+        ("a", "got 1 fields"),
+        ("|text|text", "must not be empty"),
+        ("b|one|one", "id 'b' repeats line 1"),
+    ],
+)
 def test_bad_rows_are_reported_with_their_line(tmp_path, row, message):
     make_corpus(tmp_path, ["b|one|one", row], audio_ids=["a", "b"])
     with pytest.raises(DataError, match=f"line 2: .*{message}"):
@@ -70,12 +81,16 @@ def test_dataset_items_splits_and_collate(tmp_path):
     train = LJSpeechDataset("train", path=tmp_path, eval_size=2, mel="small", pad_multiple=8)
     held = LJSpeechDataset("eval", path=tmp_path, eval_size=2, mel="small")
     assert [u.id for u in train.utterances] == ["id0", "id1", "id2"]
-    assert held.eval_prompts == ["text 3.", "text 4."]
+    assert held.eval_prompts == train.eval_prompts == ["text 3.", "text 4."]
     item = train[0]
     assert item["x"].shape == (40, 4800 // 256 + 1)  # 0.3 s resampled from 22.05 kHz to the preset's 16 kHz
     assert item["text"] == "text 0." and item["id"] == "id0"
     assert held[1]["x"].shape == (40, 8000 // 256 + 1)
-    assert train.collate([train[0], train[1]])["x"].shape == (2, 40, 24)  # 19 frames padded to a multiple of 8
+    assert train.collate([train[0], train[1]])["x"].shape == (
+        2,
+        40,
+        24,
+    )  # 19 frames padded to a multiple of 8
     batch = train.collate([train[0], held[1]])
     assert batch["x"].shape == (2, 40, 32)
     assert batch["mel_lengths"].tolist() == [19, 32]

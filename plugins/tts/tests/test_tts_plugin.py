@@ -24,8 +24,12 @@ def test_registry_lists_the_tts_components(tts_registry):
     assert modality.rank == 1 and modality.default_conditioner == "grad-tts"
     assert set(modality.presets) == {"quick", "full"}
     assert set(tts_registry.names("dataset", modality="tts")) == {"spoken-digits", "ljspeech"}
-    for kind, name in [("encoder", "mel-norm"), ("conditioner", "grad-tts"), ("writer", "wav"),
-                       ("evaluator", "tts-intelligibility")]:
+    for kind, name in [
+        ("encoder", "mel-norm"),
+        ("conditioner", "grad-tts"),
+        ("writer", "wav"),
+        ("evaluator", "tts-intelligibility"),
+    ]:
         assert tts_registry.component(kind, name).load() is not None
 
 
@@ -50,7 +54,6 @@ class FakeVocoderPlugin:
 
 def test_a_vocoder_plugin_is_found_by_name(monkeypatch):
     import polydiff_tts.plugin
-
     from polydiff.plugins import Registry
     from polydiff_tts.vocoders import registry as vocoders
 

@@ -11,26 +11,51 @@ from polydiff_tts.text.normalize import cardinal, normalize_text, ordinal
 from polydiff_tts.text.tokenizer import CHARACTERS, Tokenizer
 
 
-@pytest.mark.parametrize(("number", "words"), [
-    (0, "zero"), (13, "thirteen"), (40, "forty"), (99, "ninety-nine"), (105, "one hundred five"),
-    (2024, "two thousand twenty-four"), (1_000_001, "one million one"), (-7, "minus seven"),
-])
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        (0, "zero"),
+        (13, "thirteen"),
+        (40, "forty"),
+        (99, "ninety-nine"),
+        (105, "one hundred five"),
+        (2024, "two thousand twenty-four"),
+        (1_000_001, "one million one"),
+        (-7, "minus seven"),
+    ],
+)
 def test_cardinal(number, words):
     assert cardinal(number) == words
 
 
 def test_ordinal():
     assert [ordinal(n) for n in (1, 2, 3, 12, 20, 21, 100)] == [
-        "first", "second", "third", "twelfth", "twentieth", "twenty-first", "one hundredth"]
+        "first",
+        "second",
+        "third",
+        "twelfth",
+        "twentieth",
+        "twenty-first",
+        "one hundredth",
+    ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("7 2 9", "seven two nine"),
-    ("Dr. Smith paid $3.50 in 1984!", "doctor smith paid three dollars fifty cents in nineteen eighty-four!"),
-    ("It rose 12% to 1,500 on the 3rd.", "it rose twelve percent to one thousand five hundred on the third."),
-    ("pi is 3.14", "pi is three point one four"),
-    ("He said \"Café\"", "he said cafe"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("7 2 9", "seven two nine"),
+        (
+            "Dr. Smith paid $3.50 in 1984!",
+            "doctor smith paid three dollars fifty cents in nineteen eighty-four!",
+        ),
+        (
+            "It rose 12% to 1,500 on the 3rd.",
+            "it rose twelve percent to one thousand five hundred on the third.",
+        ),
+        ("pi is 3.14", "pi is three point one four"),
+        ('He said "Café"', "he said cafe"),
+    ],
+)
 def test_normalize_text(text, expected):
     assert normalize_text(text) == expected
 

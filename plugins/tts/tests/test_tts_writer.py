@@ -29,14 +29,24 @@ def test_trajectory_and_forward_strips(digits_train, tmp_path):
     steps = [999, 500, 0]
     xt = torch.stack([x + s / 100 * torch.randn_like(x) for s in steps])  # [3, 2, 40, T]
     paths = writer.write_trajectory(steps, xt, xt, ["a", "b"], tmp_path / "reverse.wav")
-    assert [p.name for p in paths] == ["reverse.png", "reverse-t0999.wav", "reverse-t0500.wav", "reverse-t0000.wav"]
+    assert [p.name for p in paths] == [
+        "reverse.png",
+        "reverse-t0999.wav",
+        "reverse-t0500.wav",
+        "reverse-t0000.wav",
+    ]
     strip = Image.open(paths[0])
     assert strip.width > 3 * 2 * x.shape[-1] and strip.height > 4 * 2 * 40  # 3 steps x (2 samples x 2 rows)
-    forward = writer.write_forward(steps, xt, ["a", "b"], tmp_path / "forward.wav")
+    forward = writer.write_forward(steps, xt, ["a", "b"], tmp_path / "forward.wav", lengths=[5, 9])
     assert forward[0].name == "forward.png" and len(forward) == 4
+    assert sf.info(forward[1]).frames == (5 - 1) * 256  # trimmed to the first sample's length
+    repeated = writer.write_forward([900, 900, 0], xt, ["a", "b"], tmp_path / "repeat.wav")
+    assert [p.name for p in repeated] == ["repeat.png", "repeat-t0900.wav", "repeat-t0000.wav"]
 
 
 def test_loss_curve(tmp_path):
-    history = [{"step": s, "loss": 5 / s, "diffusion": 1 / s, "duration": 0.5, "prior": 2 / s} for s in range(1, 30)]
+    history = [
+        {"step": s, "loss": 5 / s, "diffusion": 1 / s, "duration": 0.5, "prior": 2 / s} for s in range(1, 30)
+    ]
     (path,) = WavWriter(mel="small").write_loss_curve(history, tmp_path / "loss.png")
     assert Image.open(path).size == (480, 300)

@@ -57,7 +57,15 @@ def polydiff_encoders() -> list[Component]:
             "polydiff_video.encoder:VideoPixelEncoder",
             modality="video",
             description="clips in [0, 255] <-> [-1, 1]",
-        )
+        ),
+        Component(
+            "video-vae",
+            "polydiff_video.frame_vae:FrameVAEEncoder",
+            modality="video",
+            requires=("polydiff_image",),
+            extra="polydiff-video[image]",
+            description="latent video: the image plugin's KL autoencoder on every frame (trained first)",
+        ),
     ]
 
 

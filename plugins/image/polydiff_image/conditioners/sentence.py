@@ -48,19 +48,23 @@ class SentenceEmbeddingConditioner(Conditioner):
     def __init__(self, model_path: str | None = None, tokens: str = "token", max_length: int = 32):
         super().__init__()
         if tokens not in ("token", "sentence"):
-            raise ConfigError(f"sentence-embedding option 'tokens' must be 'token' or 'sentence', not '{tokens}'")
+            raise ConfigError(
+                f"sentence-embedding option 'tokens' must be 'token' or 'sentence', not '{tokens}'"
+            )
         from sentence_transformers import SentenceTransformer
 
         self.model_path = model_path or default_model_path()
         if not Path(self.model_path).is_dir():
             raise ConfigError(f"sentence-embedding option model_path='{self.model_path}' is not a directory")
         self.tokens, self.max_length = tokens, max_length
-        self._model = SentenceTransformer(self.model_path, device="cpu")  # plain attribute: frozen, not saved
-        self._model.max_seq_length = max_length
-        self._model.eval()
-        dim = int(self._model.get_sentence_embedding_dimension())
+        model = SentenceTransformer(self.model_path, device="cpu").eval().requires_grad_(False)
+        model.max_seq_length = max_length
+        # kept out of the module tree: not trained, not saved in the checkpoint, always on the CPU
+        object.__setattr__(self, "_model", model)
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = int(dimension())
         self.context_dim = dim
-        self.null = nn.Parameter(torch.zeros(1, dim))
+        self.null = nn.Parameter(torch.randn(1, dim))  # LayerNorm-ed like the real tokens
         self.norm = nn.LayerNorm(dim)
         self._cache: dict[str, Tensor] = {}
 
@@ -80,10 +84,13 @@ class SentenceEmbeddingConditioner(Conditioner):
         todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if todo:
             if self.tokens == "token":
-                out = self._model.encode(todo, output_value="token_embeddings", convert_to_numpy=False,
-                                         show_progress_bar=False)
+                out = self._model.encode(
+                    todo, output_value="token_embeddings", convert_to_numpy=False, show_progress_bar=False
+                )
             else:
-                out = [e[None] for e in self._model.encode(todo, convert_to_tensor=True, show_progress_bar=False)]
+                out = [
+                    e[None] for e in self._model.encode(todo, convert_to_tensor=True, show_progress_bar=False)
+                ]
             for text, emb in zip(todo, out):
                 self._cache[text] = emb.detach().float().cpu()
         return [self._cache[t] for t in texts]
@@ -98,13 +105,16 @@ class SentenceEmbeddingConditioner(Conditioner):
         rows = [self.null if d else next(embs).to(device) for d in dropped]  # each [L_i, D]
         length = max(r.shape[0] for r in rows)
         context = torch.stack([F.pad(r, (0, 0, 0, length - r.shape[0])) for r in rows])
-        mask = torch.arange(length, device=device)[None, :] < torch.tensor([r.shape[0] for r in rows],
-                                                                             device=device)[:, None]
+        mask = (
+            torch.arange(length, device=device)[None, :]
+            < torch.tensor([r.shape[0] for r in rows], device=device)[:, None]
+        )
         return Conditioning(context=self.norm(context), context_mask=mask)
 
     def forward(self, batch: dict[str, Any], x0: Tensor, *, drop: Tensor | None = None) -> Conditioning:
         return self.encode(list(batch["text"]), drop)
 
     def plan(self, prompts: Sequence[str], shape: tuple[int, ...], **options: Any) -> SamplingPlan:
-        return SamplingPlan(cond=self.encode(prompts), uncond=self.encode([""] * len(prompts)),
-                            shape=tuple(shape))
+        return SamplingPlan(
+            cond=self.encode(prompts), uncond=self.encode([""] * len(prompts)), shape=tuple(shape)
+        )

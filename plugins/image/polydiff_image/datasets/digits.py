@@ -35,7 +35,9 @@ def load_digit_images(split: str, size: int = 16) -> tuple[torch.Tensor, torch.T
     if split not in ("train", "eval", "all"):
         raise ConfigError(f"digits dataset: split must be 'train', 'eval' or 'all', not '{split}'")
     if size < 8:
-        raise ConfigError(f"digits dataset option 'size' must be at least 8 (the originals are 8x8), not {size}")
+        raise ConfigError(
+            f"digits dataset option 'size' must be at least 8 (the originals are 8x8), not {size}"
+        )
     bunch = load_digits()
     images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) * (255.0 / 16.0)
     labels = torch.as_tensor(bunch.target, dtype=torch.long)

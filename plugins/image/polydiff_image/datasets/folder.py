@@ -78,14 +78,18 @@ def read_metadata(root: Path, caption_column: str = "text") -> dict[str, str] | 
                 try:
                     rows.append((line_no, json.loads(line)))
                 except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{line_no} is not valid JSON ({exc.msg}); each line must be "
-                                    f'an object like {{"file_name": "a.png", "text": "a caption"}}') from exc
+                    raise DataError(
+                        f"{path}:{line_no} is not valid JSON ({exc.msg}); each line must be "
+                        f'an object like {{"file_name": "a.png", "text": "a caption"}}'
+                    ) from exc
         else:
             rows = list(enumerate(csv.DictReader(f), start=2))
     captions: dict[str, str] = {}
     for line_no, row in rows:
         if not isinstance(row, dict) or "file_name" not in row or caption_column not in row:
-            raise DataError(f"{path}:{line_no} needs the fields 'file_name' and '{caption_column}'; got {row!r}")
+            raise DataError(
+                f"{path}:{line_no} needs the fields 'file_name' and '{caption_column}'; got {row!r}"
+            )
         captions[Path(str(row["file_name"])).as_posix()] = str(row[caption_column])
     return captions
 
@@ -102,11 +106,19 @@ class FolderDataset:
         on_error: ``"skip"`` unreadable images (with one warning naming them) or ``"raise"``.
     """
 
-    def __init__(self, split: str = "train", path: str | Path | None = None, size: int = 32,
-                 caption_column: str = "text", on_error: str = "skip"):
+    def __init__(
+        self,
+        split: str = "train",
+        path: str | Path | None = None,
+        size: int = 32,
+        caption_column: str = "text",
+        on_error: str = "skip",
+    ):
         if path is None:
-            raise ConfigError("the folder dataset needs a folder: --data-path PATH/TO/IMAGES "
-                              "(or --set dataset.path=PATH/TO/IMAGES)")
+            raise ConfigError(
+                "the folder dataset needs a folder: --data-path PATH/TO/IMAGES "
+                "(or --set dataset.path=PATH/TO/IMAGES)"
+            )
         if on_error not in ("skip", "raise"):
             raise ConfigError(f"folder dataset option 'on_error' must be 'skip' or 'raise', not '{on_error}'")
         self.root, self.size, self.split = Path(path).expanduser(), size, split
@@ -131,11 +143,16 @@ class FolderDataset:
             texts.append(metadata[name] if metadata is not None else "")
         if self.skipped:
             listed = "; ".join(f"{name} ({why})" for name, why in self.skipped)
-            warnings.warn(f"folder dataset '{self.root}': skipped {len(self.skipped)} of {len(files)} "
-                          f"unreadable image files: {listed}", stacklevel=2)
+            warnings.warn(
+                f"folder dataset '{self.root}': skipped {len(self.skipped)} of {len(files)} "
+                f"unreadable image files: {listed}",
+                stacklevel=2,
+            )
         if not images:
-            raise DataError(f"folder dataset '{self.root}' has no readable images (looked for "
-                            f"{', '.join(sorted(IMAGE_SUFFIXES))}, recursively)")
+            raise DataError(
+                f"folder dataset '{self.root}' has no readable images (looked for "
+                f"{', '.join(sorted(IMAGE_SUFFIXES))}, recursively)"
+            )
         self.images = torch.stack(images)
         self.texts = texts
         self.conditional = metadata is not None
@@ -163,9 +180,13 @@ class FolderDataset:
 def _check_metadata_matches(root: Path, names: list[str], metadata: dict[str, str]) -> None:
     missing = sorted(set(metadata) - set(names))
     if missing:
-        raise DataError(f"metadata in '{root}' lists {len(missing)} image(s) that do not exist, e.g. "
-                        f"'{missing[0]}'; fix the file_name or remove the row")
+        raise DataError(
+            f"metadata in '{root}' lists {len(missing)} image(s) that do not exist, e.g. "
+            f"'{missing[0]}'; fix the file_name or remove the row"
+        )
     uncaptioned = [n for n in names if n not in metadata]
     if uncaptioned:
-        raise DataError(f"image '{root / uncaptioned[0]}' has no row in the metadata "
-                        f"({len(uncaptioned)} image(s) lack one); add a row or move the file out")
+        raise DataError(
+            f"image '{root / uncaptioned[0]}' has no row in the metadata "
+            f"({len(uncaptioned)} image(s) lack one); add a row or move the file out"
+        )

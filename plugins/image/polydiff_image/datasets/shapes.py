@@ -94,9 +94,17 @@ class ShapesDataset:
         seed: Seeds the drawing; the same seed gives the same images.
     """
 
-    def __init__(self, split: str = "train", size: int = 32, colours: Sequence[str] | None = None,
-                 shapes: Sequence[str] | None = None, grid: int = 3, holdout_modulus: int = 7,
-                 num_samples: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        split: str = "train",
+        size: int = 32,
+        colours: Sequence[str] | None = None,
+        shapes: Sequence[str] | None = None,
+        grid: int = 3,
+        holdout_modulus: int = 7,
+        num_samples: int | None = None,
+        seed: int = 0,
+    ):
         if split not in ("train", "eval"):
             raise ConfigError(f"shapes dataset: split must be 'train' or 'eval', not '{split}'")
         if grid not in POSITIONS:
@@ -114,8 +122,9 @@ class ShapesDataset:
             for s in range(len(self.shapes))
             for p in range(len(self.positions))
         ]
-        self.held_out = held_out_combos(len(self.colours), len(self.shapes), len(self.positions),
-                                        holdout_modulus)
+        self.held_out = held_out_combos(
+            len(self.colours), len(self.shapes), len(self.positions), holdout_modulus
+        )
         held = set(self.held_out)
         self.seen = [c for c in self.combos if c not in held]
         self._pool = self.seen if split == "train" else self.combos
@@ -125,8 +134,10 @@ class ShapesDataset:
     # -- captions ---------------------------------------------------------------------
     def caption(self, combo: Combo) -> str:
         """``Combo`` -> ``"a red circle at the top left"``."""
-        return (f"a {self.colours[combo.colour]} {self.shapes[combo.shape]} "
-                f"{position_phrase(self.positions[combo.position])}")
+        return (
+            f"a {self.colours[combo.colour]} {self.shapes[combo.shape]} "
+            f"{position_phrase(self.positions[combo.position])}"
+        )
 
     @property
     def captions(self) -> list[str]:
@@ -158,8 +169,13 @@ class ShapesDataset:
         stream = 0 if self.split == "train" else 1
         rng = random.Random((self.seed * 2 + stream) * 1_000_003 + index)
         combo = rng.choice(self._pool)
-        return {"x": self.render(combo, rng), "text": self.caption(combo), "colour": combo.colour,
-                "shape": combo.shape, "position": combo.position}
+        return {
+            "x": self.render(combo, rng),
+            "text": self.caption(combo),
+            "colour": combo.colour,
+            "shape": combo.shape,
+            "position": combo.position,
+        }
 
     def render(self, combo: Combo, rng: random.Random) -> torch.Tensor:
         """Draw ``combo`` with jittered size, offset and colour -> uint8 ``[3, size, size]``."""
@@ -178,8 +194,9 @@ class ShapesDataset:
         return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).contiguous()
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float,
-                fill: tuple[int, ...]) -> None:
+def _draw_shape(
+    draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, fill: tuple[int, ...]
+) -> None:
     """Draw a shape of "radius" ``r`` centred at ``(cx, cy)``; areas are roughly comparable."""
     if shape == "circle":
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
@@ -189,8 +206,10 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: 
     elif shape == "triangle":
         # equilateral, pointing up, centroid at (cx, cy), circumradius 1.15 r
         rr = r * 1.15
-        pts = [(cx + rr * math.cos(a), cy - rr * math.sin(a)) for a in (math.pi / 2, 7 * math.pi / 6,
-                                                                       11 * math.pi / 6)]
+        pts = [
+            (cx + rr * math.cos(a), cy - rr * math.sin(a))
+            for a in (math.pi / 2, 7 * math.pi / 6, 11 * math.pi / 6)
+        ]
         draw.polygon(pts, fill=fill)
     elif shape == "cross":
         w = r * 0.38
@@ -204,6 +223,7 @@ def _check_names(option: str, names: Sequence[str], known: Sequence[str]) -> lis
     names = list(names)
     unknown = [n for n in names if n not in known]
     if unknown or not names or len(set(names)) != len(names):
-        raise ConfigError(f"shapes dataset option '{option}' must be distinct names from "
-                          f"{', '.join(known)}; got {names}")
+        raise ConfigError(
+            f"shapes dataset option '{option}' must be distinct names from {', '.join(known)}; got {names}"
+        )
     return names

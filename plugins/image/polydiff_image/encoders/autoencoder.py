@@ -26,8 +26,12 @@ class ResBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            _norm(in_channels), nn.SiLU(), nn.Conv2d(in_channels, out_channels, 3, padding=1),
-            _norm(out_channels), nn.SiLU(), nn.Conv2d(out_channels, out_channels, 3, padding=1),
+            _norm(in_channels),
+            nn.SiLU(),
+            nn.Conv2d(in_channels, out_channels, 3, padding=1),
+            _norm(out_channels),
+            nn.SiLU(),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1),
         )
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
@@ -64,8 +68,14 @@ class AutoencoderKL(nn.Module):
         num_res_blocks: ResBlocks per level.
     """
 
-    def __init__(self, in_channels: int = 3, z_channels: int = 4, channels: int = 32,
-                 channel_mult: Sequence[int] = (1, 2, 4), num_res_blocks: int = 1):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        z_channels: int = 4,
+        channels: int = 32,
+        channel_mult: Sequence[int] = (1, 2, 4),
+        num_res_blocks: int = 1,
+    ):
         super().__init__()
         widths = [channels * m for m in channel_mult]
         self.downsample_factor = 2 ** (len(widths) - 1)
@@ -81,7 +91,10 @@ class AutoencoderKL(nn.Module):
         enc += [ResBlock(prev, prev), _norm(prev), nn.SiLU(), nn.Conv2d(prev, 2 * z_channels, 3, padding=1)]
         self.encoder = nn.Sequential(*enc)
 
-        dec: list[nn.Module] = [nn.Conv2d(z_channels, widths[-1], 3, padding=1), ResBlock(widths[-1], widths[-1])]
+        dec: list[nn.Module] = [
+            nn.Conv2d(z_channels, widths[-1], 3, padding=1),
+            ResBlock(widths[-1], widths[-1]),
+        ]
         prev = widths[-1]
         for level, width in reversed(list(enumerate(widths))):
             for _ in range(num_res_blocks):
@@ -98,8 +111,9 @@ class AutoencoderKL(nn.Module):
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
 
-    def loss(self, x: Tensor, kl_weight: float,
-             generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, x: Tensor, kl_weight: float, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
         """Reconstruction (L1 + MSE, per-element means) plus ``kl_weight`` * mean KL, for ``x`` in [-1, 1]."""
         posterior = self.encode(x)
         recon = self.decode(posterior.sample(generator))

@@ -42,16 +42,29 @@ class VAEEncoder(Encoder):
 
     trainable = True
 
-    def __init__(self, data_shape: Sequence[int] = (3, 32, 32), latent_channels: int = 4, channels: int = 16,
-                 channel_mult: Sequence[int] = (1, 2, 4), num_res_blocks: int = 1, kl_weight: float = 1e-4,
-                 lr: float = 1e-3):
+    def __init__(
+        self,
+        data_shape: Sequence[int] = (3, 32, 32),
+        latent_channels: int = 4,
+        channels: int = 16,
+        channel_mult: Sequence[int] = (1, 2, 4),
+        num_res_blocks: int = 1,
+        kl_weight: float = 1e-4,
+        lr: float = 1e-3,
+    ):
         super().__init__()
-        self.options = {"latent_channels": latent_channels, "channels": channels,
-                        "channel_mult": list(channel_mult), "num_res_blocks": num_res_blocks,
-                        "kl_weight": kl_weight, "lr": lr}
+        self.options = {
+            "latent_channels": latent_channels,
+            "channels": channels,
+            "channel_mult": list(channel_mult),
+            "num_res_blocks": num_res_blocks,
+            "kl_weight": kl_weight,
+            "lr": lr,
+        }
         self.data_shape = tuple(int(d) for d in data_shape)
-        self.autoencoder = AutoencoderKL(self.data_shape[0], latent_channels, channels, channel_mult,
-                                         num_res_blocks)
+        self.autoencoder = AutoencoderKL(
+            self.data_shape[0], latent_channels, channels, channel_mult, num_res_blocks
+        )
         self.factor = self.autoencoder.downsample_factor
         self.latent_shape(self.data_shape)  # validate early
         self.register_buffer("scale_factor", torch.tensor(1.0))
@@ -68,8 +81,10 @@ class VAEEncoder(Encoder):
     def latent_shape(self, data_shape: Sequence[int]) -> tuple[int, ...]:
         c, *spatial = data_shape
         if any(s % self.factor for s in spatial):
-            raise ConfigError(f"the vae encoder downsamples by {self.factor}: image size {tuple(spatial)} must be "
-                              f"divisible by {self.factor} (set the dataset option 'size')")
+            raise ConfigError(
+                f"the vae encoder downsamples by {self.factor}: image size {tuple(spatial)} must be "
+                f"divisible by {self.factor} (set the dataset option 'size')"
+            )
         return (self.options["latent_channels"], *(s // self.factor for s in spatial))
 
     def encode(self, x: Tensor) -> Tensor:
@@ -82,11 +97,20 @@ class VAEEncoder(Encoder):
 
     def _require_fitted(self) -> None:
         if not self.is_fitted:
-            raise CheckpointError("the vae encoder has not been trained: train it with "
-                                  "`polydiff train image --encoder vae` or load a checkpoint that has it")
+            raise CheckpointError(
+                "the vae encoder has not been trained: train it with "
+                "`polydiff train image --encoder vae` or load a checkpoint that has it"
+            )
 
-    def fit(self, dataset: DiffusionDataset, *, steps: int, batch_size: int, seed: int,
-            out_dir: Path | None = None) -> dict[str, float]:
+    def fit(
+        self,
+        dataset: DiffusionDataset,
+        *,
+        steps: int,
+        batch_size: int,
+        seed: int,
+        out_dir: Path | None = None,
+    ) -> dict[str, float]:
         """Train the autoencoder on ``dataset["x"]``, then set the scale factor and freeze.
 
         Returns the final metrics: ``l1``, ``mse``, ``kl`` (means of the last 10% of the
@@ -100,7 +124,9 @@ class VAEEncoder(Encoder):
         collate = getattr(dataset, "collate", default_collate)
         self.autoencoder.train().requires_grad_(True)
         opt = torch.optim.Adam(self.autoencoder.parameters(), lr=self.options["lr"])
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps))))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps)))
+        )
         tail: list[dict[str, float]] = []
         for step in tqdm(range(steps), desc="vae", disable=None):
             idx = torch.randint(len(dataset), (batch_size,), generator=generator).tolist()
@@ -128,11 +154,16 @@ class VAEEncoder(Encoder):
         collate = getattr(dataset, "collate", default_collate)
         count = min(len(dataset), SCALE_SAMPLES)
         self.scale_factor.fill_(1.0)
-        latents = torch.cat([
-            self.encode(collate([dataset[i] for i in range(s, min(s + batch_size, count))])["x"]
-                        .to(self.scale_factor.device))
-            for s in range(0, count, batch_size)
-        ])
+        latents = torch.cat(
+            [
+                self.encode(
+                    collate([dataset[i] for i in range(s, min(s + batch_size, count))])["x"].to(
+                        self.scale_factor.device
+                    )
+                )
+                for s in range(0, count, batch_size)
+            ]
+        )
         self.scale_factor.fill_(1.0 / latents.float().std().clamp_min(1e-8).item())
         return float((latents * self.scale_factor).std())
 
@@ -144,5 +175,6 @@ class VAEEncoder(Encoder):
         x = collate([dataset[i] for i in range(min(count, len(dataset)))])["x"].to(self.scale_factor.device)
         recon = self.decode(self.encode(x))
         both = torch.cat([x.float(), recon]).cpu()
-        PNGWriter().write_samples(both, ["original"] * len(x) + ["reconstruction"] * len(x),
-                                  out_dir / "vae_reconstructions.png")
+        PNGWriter().write_samples(
+            both, ["original"] * len(x) + ["reconstruction"] * len(x), out_dir / "vae_reconstructions.png"
+        )

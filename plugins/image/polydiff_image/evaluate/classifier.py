@@ -14,11 +14,15 @@ class SmallConvNet(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, width: int = 32):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+            nn.ReLU(),
         )
         self.head = nn.Linear(2 * width, num_classes)
 
@@ -39,9 +43,18 @@ def random_shift(x: Tensor, shift: int, generator: torch.Generator) -> Tensor:
     return torch.stack([p[:, y : y + h, xx : xx + w] for p, y, xx in zip(padded, dy, dx)])
 
 
-def train_classifier(images: Tensor, labels: Tensor, num_classes: int, *, epochs: int = 15,
-                     batch_size: int = 64, lr: float = 2e-3, width: int = 32, shift: int = 0,
-                     seed: int = 0) -> SmallConvNet:
+def train_classifier(
+    images: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    *,
+    epochs: int = 15,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    width: int = 32,
+    shift: int = 0,
+    seed: int = 0,
+) -> SmallConvNet:
     """Fit a :class:`SmallConvNet` on ``images [N, C, H, W]`` in [0, 1] with integer ``labels [N]``
     (Adam with a one-cycle learning rate, optional random shifts of up to ``shift`` pixels;
     seeded: the same data and seed give the same network)."""

@@ -33,8 +33,9 @@ class DigitsChecker:
     def __init__(self, size: int = 16, *, epochs: int = 20, width: int = 32, seed: int = 0):
         images, labels = load_digit_images("train", size)
         self.train_images = to_grey(images)
-        self.net: SmallConvNet = train_classifier(self.train_images, labels, 10, epochs=epochs, width=width,
-                                                  shift=max(1, size // 16), seed=seed)
+        self.net: SmallConvNet = train_classifier(
+            self.train_images, labels, 10, epochs=epochs, width=width, shift=max(1, size // 16), seed=seed
+        )
         eval_images, self.eval_labels = load_digit_images("eval", size)
         predicted, self.real_features = predict(self.net, to_grey(eval_images))
         self.real_accuracy = (predicted == self.eval_labels).float().mean().item()
@@ -51,7 +52,9 @@ class DigitsChecker:
         target = torch.as_tensor(list(labels))
         pick = torch.randperm(len(self.train_images), generator=torch.Generator().manual_seed(self.seed))
         real = predict(self.net, self.train_images[pick[: max(2, len(x))]])[1]
-        return {"accuracy": (predicted == target).float().mean().item(),
-                "frechet": frechet_distance(features, self.real_features),
-                "frechet_real_reference": frechet_distance(real, self.real_features),
-                "num_samples": len(x)}
+        return {
+            "accuracy": (predicted == target).float().mean().item(),
+            "frechet": frechet_distance(features, self.real_features),
+            "frechet_real_reference": frechet_distance(real, self.real_features),
+            "num_samples": len(x),
+        }

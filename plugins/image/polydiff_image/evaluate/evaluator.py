@@ -39,19 +39,36 @@ class ImageEvaluator(Evaluator):
         digits_epochs: Training of the digit classifier.
     """
 
-    def __init__(self, checker_seed: int = 0, grid_prompts: int = 12, shapes_train_samples: int = 2000,
-                 shapes_epochs: int = 6, digits_epochs: int = 20):
+    def __init__(
+        self,
+        checker_seed: int = 0,
+        grid_prompts: int = 12,
+        shapes_train_samples: int = 2000,
+        shapes_epochs: int = 6,
+        digits_epochs: int = 20,
+    ):
         self.checker_seed, self.grid_prompts = checker_seed, grid_prompts
         self.shapes_train_samples, self.shapes_epochs = shapes_train_samples, shapes_epochs
         self.digits_epochs = digits_epochs
 
-    def evaluate(self, pipeline: DiffusionPipeline, out_dir: Path, *, num_per_prompt: int = 4,
-                 sampler: str = "ddim", steps: int = 50, guidance: float = 3.0, seed: int = 0) -> dict[str, Any]:
+    def evaluate(
+        self,
+        pipeline: DiffusionPipeline,
+        out_dir: Path,
+        *,
+        num_per_prompt: int = 4,
+        sampler: str = "ddim",
+        steps: int = 50,
+        guidance: float = 3.0,
+        seed: int = 0,
+    ) -> dict[str, Any]:
         dataset = pipeline.config.dataset
         name, options = dataset.name, dict(dataset.options)
         if name not in SUPPORTED:
-            raise ConfigError(f"the image evaluator has checkers for the {' and '.join(SUPPORTED)} datasets only; "
-                              f"this model was trained on '{name}'. Use `polydiff sample` to look at its images")
+            raise ConfigError(
+                f"the image evaluator has checkers for the {' and '.join(SUPPORTED)} datasets only; "
+                f"this model was trained on '{name}'. Use `polydiff sample` to look at its images"
+            )
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         sampling = {"sampler": sampler, "steps": steps, "guidance": guidance, "seed": seed}
@@ -60,21 +77,35 @@ class ImageEvaluator(Evaluator):
             metrics, labels, samples = self._shapes(pipeline, options, num_per_prompt, sampling)
         else:
             metrics, labels, samples = self._digits(pipeline, options, num_per_prompt, sampling)
-        metrics = {"dataset": name, "num_per_prompt": num_per_prompt, **sampling, **metrics,
-                   "seconds": round(time.perf_counter() - start, 1)}
+        metrics = {
+            "dataset": name,
+            "num_per_prompt": num_per_prompt,
+            **sampling,
+            **metrics,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
         shown = self.grid_prompts * num_per_prompt
         PNGWriter().write_samples(samples[:shown], labels[:shown], out_dir / "samples.png")
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         return metrics
 
-    def _shapes(self, pipeline: DiffusionPipeline, options: dict[str, Any], num_per_prompt: int,
-                sampling: dict[str, Any]) -> tuple[dict[str, Any], list[str], Any]:
+    def _shapes(
+        self,
+        pipeline: DiffusionPipeline,
+        options: dict[str, Any],
+        num_per_prompt: int,
+        sampling: dict[str, Any],
+    ) -> tuple[dict[str, Any], list[str], Any]:
         from polydiff_image.datasets.shapes import ShapesDataset
         from polydiff_image.evaluate.shapes_checker import ShapesChecker
 
         reference = ShapesDataset("eval", **{k: v for k, v in options.items() if k != "num_samples"})
-        checker = ShapesChecker(reference, train_samples=self.shapes_train_samples, epochs=self.shapes_epochs,
-                                seed=self.checker_seed)
+        checker = ShapesChecker(
+            reference,
+            train_samples=self.shapes_train_samples,
+            epochs=self.shapes_epochs,
+            seed=self.checker_seed,
+        )
         held_out = set(reference.held_out_prompts)
         prompts = reference.eval_prompts
         out = pipeline(prompts, num_per_prompt=num_per_prompt, **sampling)
@@ -82,17 +113,26 @@ class ImageEvaluator(Evaluator):
         for group, wanted in (("held_out", True), ("seen", False)):
             idx = [i for i, p in enumerate(out.prompts) if (p in held_out) == wanted]
             if idx:
-                metrics[group] = checker.score(out.samples[idx], [reference.attributes(out.prompts[i]) for i in idx])
+                metrics[group] = checker.score(
+                    out.samples[idx], [reference.attributes(out.prompts[i]) for i in idx]
+                )
         metrics["checker_on_real"] = checker.real_accuracy
         labels = [f"{p} (held out)" if p in held_out else p for p in out.prompts]
         return metrics, labels, out.samples
 
-    def _digits(self, pipeline: DiffusionPipeline, options: dict[str, Any], num_per_prompt: int,
-                sampling: dict[str, Any]) -> tuple[dict[str, Any], list[str], Any]:
+    def _digits(
+        self,
+        pipeline: DiffusionPipeline,
+        options: dict[str, Any],
+        num_per_prompt: int,
+        sampling: dict[str, Any],
+    ) -> tuple[dict[str, Any], list[str], Any]:
         from polydiff_image.datasets.digits import digit_caption
         from polydiff_image.evaluate.digits_checker import DigitsChecker
 
-        checker = DigitsChecker(int(options.get("size", 16)), epochs=self.digits_epochs, seed=self.checker_seed)
+        checker = DigitsChecker(
+            int(options.get("size", 16)), epochs=self.digits_epochs, seed=self.checker_seed
+        )
         prompts = [digit_caption(d) for d in range(10)]
         out = pipeline(prompts, num_per_prompt=num_per_prompt, **sampling)
         labels = [DIGIT_NAMES.index(p.rsplit(" ", 1)[-1]) for p in out.prompts]
@@ -100,6 +140,7 @@ class ImageEvaluator(Evaluator):
         predicted = checker.read(out.samples).tolist()
         metrics["per_digit_accuracy"] = {
             DIGIT_NAMES[d]: sum(p == d for p, t in zip(predicted, labels) if t == d) / max(1, labels.count(d))
-            for d in range(10)}
+            for d in range(10)
+        }
         metrics["checker_on_real"] = {"accuracy": checker.real_accuracy}
         return metrics, list(out.prompts), out.samples

@@ -26,6 +26,8 @@ def gaussian_frechet(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
 def frechet_distance(a: Tensor, b: Tensor) -> float:
     """Frechet distance between features ``a [N, F]`` and ``b [M, F]`` (N, M >= 2)."""
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
-        raise ConfigError(f"frechet_distance needs two [N>=2, F] feature sets; got {tuple(a.shape)}, {tuple(b.shape)}")
+        raise ConfigError(
+            f"frechet_distance needs two [N>=2, F] feature sets; got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
     x, y = a.double().cpu().numpy(), b.double().cpu().numpy()
     return gaussian_frechet(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))

@@ -31,8 +31,12 @@ def rgb_to_hue(x: Tensor) -> tuple[Tensor, Tensor]:
     maxc, minc = torch.maximum(torch.maximum(r, g), b), torch.minimum(torch.minimum(r, g), b)
     chroma = maxc - minc
     safe = chroma.clamp_min(1e-6)
-    hue = torch.where(maxc == r, ((g - b) / safe) % 6,
-                      torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4)) * 60.0
+    hue = (
+        torch.where(
+            maxc == r, ((g - b) / safe) % 6, torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4)
+        )
+        * 60.0
+    )
     return hue, chroma
 
 
@@ -84,7 +88,9 @@ def shape_crops(x: Tensor, size: int = CROP) -> Tensor:
     empty = ~mask.flatten(1).any(1)
     side = torch.maximum(x1 - x0, y1 - y0) * 1.25 + 1.0
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    side, cx, cy = (torch.where(empty, torch.ones_like(v) * d, v) for v, d in ((side, 1.0), (cx, w / 2), (cy, h / 2)))
+    side, cx, cy = (
+        torch.where(empty, torch.ones_like(v) * d, v) for v, d in ((side, 1.0), (cx, w / 2), (cy, h / 2))
+    )
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0], theta[:, 1, 1] = side / w, side / h
     theta[:, 0, 2], theta[:, 1, 2] = cx / w * 2 - 1, cy / h * 2 - 1
@@ -97,26 +103,44 @@ class ShapesChecker:
     """Attribute reader for images like ``reference``'s (same size, palette, shapes and grid).
 
     The shape classifier is trained at construction on ``train_samples`` freshly drawn real
-    images (all combinations, a random stream no split uses), then validated on as many
+    images (all combinations, a random stream no split uses), then validated on half as many
     more: :attr:`real_accuracy` holds every attribute's accuracy on those real images.
     """
 
-    def __init__(self, reference: ShapesDataset, *, train_samples: int = 2000, epochs: int = 6,
-                 width: int = 16, seed: int = 0):
+    def __init__(
+        self,
+        reference: ShapesDataset,
+        *,
+        train_samples: int = 2000,
+        epochs: int = 6,
+        width: int = 16,
+        seed: int = 0,
+    ):
         self.colours, self.shapes, self.grid = reference.colours, reference.shapes, reference.grid
         self.palette = [COLOUR_HUES[c] for c in self.colours]
 
         def real(n: int, stream: int) -> tuple[Tensor, list[Combo]]:
-            ds = ShapesDataset("eval", size=reference.size, colours=self.colours, shapes=self.shapes,
-                               grid=self.grid, holdout_modulus=0, num_samples=n, seed=10_000 + 2 * seed + stream)
+            ds = ShapesDataset(
+                "eval",
+                size=reference.size,
+                colours=self.colours,
+                shapes=self.shapes,
+                grid=self.grid,
+                holdout_modulus=0,
+                num_samples=n,
+                seed=10_000 + 2 * seed + stream,
+            )
             items = [ds[i] for i in range(n)]
-            return (torch.stack([it["x"] for it in items]),
-                    [Combo(it["colour"], it["shape"], it["position"]) for it in items])
+            return (
+                torch.stack([it["x"] for it in items]),
+                [Combo(it["colour"], it["shape"], it["position"]) for it in items],
+            )
 
         images, combos = real(train_samples, 0)
         labels = torch.tensor([c.shape for c in combos])
-        self.net: SmallConvNet = train_classifier(shape_crops(images), labels, len(self.shapes), epochs=epochs,
-                                                  width=width, seed=seed)
+        self.net: SmallConvNet = train_classifier(
+            shape_crops(images), labels, len(self.shapes), epochs=epochs, width=width, seed=seed
+        )
         val_images, val_combos = real(train_samples // 2, 1)
         self.real_accuracy = self.score(val_images, val_combos)
 
@@ -126,13 +150,19 @@ class ShapesChecker:
         x = x.detach().float().cpu()
         empty = ~foreground(x).flatten(1).any(1)
         shape, _ = predict(self.net, shape_crops(x))
-        return {"colour": read_colour(x, self.palette), "position": read_position(x, self.grid),
-                "shape": torch.where(empty, torch.full_like(shape, -1), shape)}
+        return {
+            "colour": read_colour(x, self.palette),
+            "position": read_position(x, self.grid),
+            "shape": torch.where(empty, torch.full_like(shape, -1), shape),
+        }
 
     def score(self, x: Tensor, combos: Sequence[Combo]) -> dict[str, float]:
         """Accuracy of each attribute, ``all`` three at once, and their ``mean``, against ``combos``."""
         read = self.read(x)
-        hits = {k: read[k] == torch.tensor([getattr(c, k) for c in combos]) for k in ("colour", "shape", "position")}
+        hits = {
+            k: read[k] == torch.tensor([getattr(c, k) for c in combos])
+            for k in ("colour", "shape", "position")
+        }
         out = {k: v.float().mean().item() for k, v in hits.items()}
         out["all"] = (hits["colour"] & hits["shape"] & hits["position"]).float().mean().item()
         out["mean"] = (out["colour"] + out["shape"] + out["position"]) / 3

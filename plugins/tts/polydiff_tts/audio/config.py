@@ -44,8 +44,10 @@ class MelConfig:
         if self.win_length > self.n_fft:
             raise ConfigError(f"mel: win_length={self.win_length} exceeds n_fft={self.n_fft}")
         if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
-            raise ConfigError(f"mel: need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, "
-                              f"fmax={self.fmax}, sample_rate={self.sample_rate}")
+            raise ConfigError(
+                f"mel: need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, "
+                f"fmax={self.fmax}, sample_rate={self.sample_rate}"
+            )
         if self.power not in (1.0, 2.0):
             raise ConfigError(f"mel: power must be 1 (magnitude) or 2 (power), got {self.power}")
 
@@ -90,6 +92,7 @@ class MelConfig:
 #: corpora); ``small`` is for CPU training on the embedded digits corpus.
 MEL_PRESETS: dict[str, MelConfig] = {
     "grad-tts": MelConfig(),
-    "small": MelConfig(sample_rate=16000, n_fft=1024, win_length=1024, hop_length=256, n_mels=40,
-                       fmin=0.0, fmax=8000.0),
+    "small": MelConfig(
+        sample_rate=16000, n_fft=1024, win_length=1024, hop_length=256, n_mels=40, fmin=0.0, fmax=8000.0
+    ),
 }

@@ -14,7 +14,9 @@ def pad_to_multiple(length: int, multiple: int) -> int:
     return -(-length // multiple) * multiple
 
 
-def collate_mels(items: Sequence[dict[str, Any]], pad_multiple: int = 16, pad_value: float = 0.0) -> dict[str, Any]:
+def collate_mels(
+    items: Sequence[dict[str, Any]], pad_multiple: int = 16, pad_value: float = 0.0
+) -> dict[str, Any]:
     """Stack items ``{"x": [C, T_i], "text": str, ...}`` into a batch, padding ``x`` with
     ``pad_value`` (the datasets pass the log-mel of silence).
 

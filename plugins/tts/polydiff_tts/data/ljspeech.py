@@ -38,36 +38,56 @@ class LJSpeechDataset:
         cache: Keep computed mels in memory.
     """
 
-    def __init__(self, split: str = "train", path: str | Path | None = None, metadata: str = "metadata.csv",
-                 eval_metadata: str | None = None, eval_size: int = 100, mel: str | dict[str, Any] = "grad-tts",
-                 pad_multiple: int = 16, max_items: int | None = None, cache: bool = True):
+    def __init__(
+        self,
+        split: str = "train",
+        path: str | Path | None = None,
+        metadata: str = "metadata.csv",
+        eval_metadata: str | None = None,
+        eval_size: int = 100,
+        mel: str | dict[str, Any] = "grad-tts",
+        pad_multiple: int = 16,
+        max_items: int | None = None,
+        cache: bool = True,
+    ):
         if split not in SPLITS:
             raise ConfigError(f"unknown split '{split}'; use one of {SPLITS}")
         if path is None:
-            raise ConfigError("dataset 'ljspeech' needs the path of an LJSpeech-layout corpus "
-                              "(metadata.csv + wavs/): --data-path /data/LJSpeech-1.1")
+            raise ConfigError(
+                "dataset 'ljspeech' needs the path of an LJSpeech-layout corpus "
+                "(metadata.csv + wavs/): --data-path /data/LJSpeech-1.1"
+            )
         self.root = Path(path).expanduser()
         if not self.root.is_dir():
-            raise DataError(f"corpus directory {self.root} does not exist; download LJSpeech "
-                            "(https://keithito.com/LJ-Speech-Dataset/) or pass --data-path to your corpus")
+            raise DataError(
+                f"corpus directory {self.root} does not exist; download LJSpeech "
+                "(https://keithito.com/LJ-Speech-Dataset/) or pass --data-path to your corpus"
+            )
         self.split, self.pad_multiple, self.cache = split, pad_multiple, cache
         self.mel_config = MelConfig.from_options(mel)
-        self.utterances = self._select(split, metadata, eval_metadata, eval_size)
+        splits = self._split(metadata, eval_metadata, eval_size)
+        self.utterances = splits[split]
+        self._eval_texts = [utt.normalized_text for utt in splits["eval"]]
         if max_items is not None:
             self.utterances = self.utterances[:max_items]
         self._mel = LogMelSpectrogram(self.mel_config)
         self._cache: dict[int, Tensor] = {}
         self.collate = partial(collate_mels, pad_multiple=pad_multiple, pad_value=self.mel_config.log_min)
 
-    def _select(self, split: str, metadata: str, eval_metadata: str | None, eval_size: int) -> list[Utterance]:
+    def _split(self, metadata: str, eval_metadata: str | None, eval_size: int) -> dict[str, list[Utterance]]:
         wavs = self.root / "wavs"
         if eval_metadata is not None:
-            return read_metadata(self.root / (metadata if split == "train" else eval_metadata), wavs)
+            return {
+                "train": read_metadata(self.root / metadata, wavs),
+                "eval": read_metadata(self.root / eval_metadata, wavs),
+            }
         rows = read_metadata(self.root / metadata, wavs)
         if eval_size >= len(rows):
-            raise ConfigError(f"eval_size={eval_size} leaves no training rows in {self.root / metadata} "
-                              f"({len(rows)} rows); lower eval_size")
-        return rows[: len(rows) - eval_size] if split == "train" else rows[len(rows) - eval_size :]
+            raise ConfigError(
+                f"eval_size={eval_size} leaves no training rows in {self.root / metadata} "
+                f"({len(rows)} rows); lower eval_size"
+            )
+        return {"train": rows[: len(rows) - eval_size], "eval": rows[len(rows) - eval_size :]}
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -85,7 +105,12 @@ class LJSpeechDataset:
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         utt = self.utterances[index]
-        return {"x": self.mel(index), "text": utt.normalized_text, "id": utt.id, "wav_path": str(utt.audio_path)}
+        return {
+            "x": self.mel(index),
+            "text": utt.normalized_text,
+            "id": utt.id,
+            "wav_path": str(utt.audio_path),
+        }
 
     @property
     def data_shape(self) -> tuple[int, int]:
@@ -98,8 +123,8 @@ class LJSpeechDataset:
 
     @property
     def eval_prompts(self) -> list[str]:
-        """Texts of the split (for the evaluation split: the held-out sentences)."""
-        return self.captions
+        """Texts of the evaluation split (held-out sentences), whatever this dataset's split."""
+        return list(self._eval_texts)
 
     def writer_options(self) -> dict[str, Any]:
         """The mel settings, so the writer and vocoder use exactly the checkpoint's."""

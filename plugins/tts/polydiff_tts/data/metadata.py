@@ -51,8 +51,10 @@ def read_metadata(path: str | Path, wavs_dir: str | Path | None = None) -> list[
     path = Path(path)
     wavs_dir = Path(wavs_dir) if wavs_dir is not None else path.parent / "wavs"
     if not path.is_file():
-        raise DataError(f"metadata file {path} does not exist; an LJSpeech-layout corpus has "
-                        "metadata.csv (id|text|normalized_text) and wavs/ID.wav")
+        raise DataError(
+            f"metadata file {path} does not exist; an LJSpeech-layout corpus has "
+            "metadata.csv (id|text|normalized_text) and wavs/ID.wav"
+        )
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
@@ -65,8 +67,10 @@ def read_metadata(path: str | Path, wavs_dir: str | Path | None = None) -> list[
             continue
         where = f"{path}, line {number}"
         if len(row) not in (2, 3):
-            raise DataError(f"{where}: expected 'id|text|normalized_text' (2 or 3 fields separated by '|'), "
-                            f"got {len(row)} fields: {lines[number - 1]!r}")
+            raise DataError(
+                f"{where}: expected 'id|text|normalized_text' (2 or 3 fields separated by '|'), "
+                f"got {len(row)} fields: {lines[number - 1]!r}"
+            )
         uid, text = row[0].strip(), row[1].strip()
         normalized = row[2].strip() if len(row) == 3 and row[2].strip() else text
         if not uid or not text:
@@ -74,11 +78,15 @@ def read_metadata(path: str | Path, wavs_dir: str | Path | None = None) -> list[
         if uid in seen:
             raise DataError(f"{where}: id '{uid}' repeats line {seen[uid]}; ids must be unique")
         seen[uid] = number
-        audio = next((wavs_dir / f"{uid}{ext}" for ext in AUDIO_EXTENSIONS if f"{uid}{ext}" in available), None)
+        audio = next(
+            (wavs_dir / f"{uid}{ext}" for ext in AUDIO_EXTENSIONS if f"{uid}{ext}" in available), None
+        )
         if audio is None:
-            raise DataError(f"{where}: no audio for id '{uid}': looked for "
-                            f"{' and '.join(str(wavs_dir / (uid + ext)) for ext in AUDIO_EXTENSIONS)}; "
-                            "add the file or remove the row")
+            raise DataError(
+                f"{where}: no audio for id '{uid}': looked for "
+                f"{' and '.join(str(wavs_dir / (uid + ext)) for ext in AUDIO_EXTENSIONS)}; "
+                "add the file or remove the row"
+            )
         utterances.append(Utterance(uid, text, normalized, audio, number))
     if not utterances:
         raise DataError(f"{path} has no rows")

@@ -27,15 +27,23 @@ class MelNormEncoder(Encoder):
 
     trainable = True  # fitted on the data once, before diffusion training; frozen after
 
-    def __init__(self, data_shape: Sequence[int], mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None, max_items: int = 2000):
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        max_items: int = 2000,
+    ):
         super().__init__()
         self.channels, self.max_items = int(data_shape[0]), max_items
         for name, values, default in (("mean", mean, 0.0), ("std", std, 1.0)):
             if values is not None and len(values) != self.channels:
-                raise ConfigError(f"mel-norm: {name} has {len(values)} values but the data has "
-                                  f"{self.channels} mel channels")
-            tensor = torch.tensor(values if values is not None else [default] * self.channels, dtype=torch.float32)
+                raise ConfigError(
+                    f"mel-norm: {name} has {len(values)} values but the data has {self.channels} mel channels"
+                )
+            tensor = torch.tensor(
+                values if values is not None else [default] * self.channels, dtype=torch.float32
+            )
             self.register_buffer(name, tensor[:, None])
         self._fitted = mean is not None and std is not None
 
@@ -43,8 +51,15 @@ class MelNormEncoder(Encoder):
     def is_fitted(self) -> bool:
         return self._fitted
 
-    def fit(self, dataset: DiffusionDataset, *, steps: int = 0, batch_size: int = 0, seed: int = 0,
-            out_dir: Path | None = None) -> dict[str, float]:
+    def fit(
+        self,
+        dataset: DiffusionDataset,
+        *,
+        steps: int = 0,
+        batch_size: int = 0,
+        seed: int = 0,
+        out_dir: Path | None = None,
+    ) -> dict[str, float]:
         """Mean and standard deviation of every mel channel over the frames of the training set."""
         count = min(len(dataset), self.max_items)
         frames = torch.cat([dataset[i]["x"].float() for i in range(count)], dim=-1)  # [C, sum T]
@@ -63,5 +78,8 @@ class MelNormEncoder(Encoder):
     def config(self) -> dict[str, Any]:
         if not self._fitted:
             return {"max_items": self.max_items}
-        return {"mean": self.mean.squeeze(1).tolist(), "std": self.std.squeeze(1).tolist(),
-                "max_items": self.max_items}
+        return {
+            "mean": self.mean.squeeze(1).tolist(),
+            "std": self.std.squeeze(1).tolist(),
+            "max_items": self.max_items,
+        }

@@ -34,8 +34,9 @@ def dtw_path(cost: np.ndarray) -> list[tuple[int, int]]:
     return path[::-1]
 
 
-def recognize_words(features: np.ndarray, templates: Sequence[np.ndarray], labels: Sequence[str],
-                    word_penalty: float = 0.0) -> list[str]:
+def recognize_words(
+    features: np.ndarray, templates: Sequence[np.ndarray], labels: Sequence[str], word_penalty: float = 0.0
+) -> list[str]:
     """One-pass (one-stage) connected-word DTW: the label sequence whose concatenated
     templates best match ``features``.
 

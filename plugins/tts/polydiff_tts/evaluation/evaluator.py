@@ -53,34 +53,63 @@ class IntelligibilityEvaluator(Evaluator):
         keep_wavs: How many generated WAVs (and one PNG of their mels) to write.
     """
 
-    def __init__(self, corpus: str | Path | None = None, heldout: str = "heldout.csv",
-                 references: str = "references.csv", max_prompts: int | None = None, length_scale: float = 1.0,
-                 temperature: float | None = None, word_penalty: float = 0.0, keep_wavs: int = 8):
+    def __init__(
+        self,
+        corpus: str | Path | None = None,
+        heldout: str = "heldout.csv",
+        references: str = "references.csv",
+        max_prompts: int | None = None,
+        length_scale: float = 1.0,
+        temperature: float | None = None,
+        word_penalty: float = 0.0,
+        keep_wavs: int = 8,
+    ):
         root = Path(corpus) if corpus is not None else DIGITS_ROOT
         self.heldout = read_metadata(root / heldout, root / "wavs")[:max_prompts]
         self.references = read_metadata(root / references, root / "wavs")
         self.length_scale, self.temperature = length_scale, temperature
         self.word_penalty, self.keep_wavs = word_penalty, keep_wavs
 
-    def evaluate(self, pipeline: DiffusionPipeline, out_dir: Path, *, num_per_prompt: int = 4,
-                 sampler: str = "ddim", steps: int = 50, guidance: float = 1.0, seed: int = 0) -> dict[str, Any]:
+    def evaluate(
+        self,
+        pipeline: DiffusionPipeline,
+        out_dir: Path,
+        *,
+        num_per_prompt: int = 4,
+        sampler: str = "ddim",
+        steps: int = 50,
+        guidance: float = 1.0,
+        seed: int = 0,
+    ) -> dict[str, Any]:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         writer = pipeline.writer()
         if not isinstance(writer, WavWriter):
-            raise ConfigError("tts-intelligibility needs the 'wav' writer (it vocodes with the checkpoint's "
-                              f"mel settings); the checkpoint uses {type(writer).__name__}")
+            raise ConfigError(
+                "tts-intelligibility needs the 'wav' writer (it vocodes with the checkpoint's "
+                f"mel settings); the checkpoint uses {type(writer).__name__}"
+            )
         mel: MelConfig = writer.mel
         vocoder = writer.vocoder
         recognizer = TemplateRecognizer(self.references, self.word_penalty)
         prompts = [normalize_text(u.normalized_text) for u in self.heldout]
         unknown = {w for p in prompts for w in p.split()} - recognizer.vocabulary
         if unknown:
-            raise ConfigError(f"held-out words {sorted(unknown)} have no reference recording in references.csv")
+            raise ConfigError(
+                f"held-out words {sorted(unknown)} have no reference recording in references.csv"
+            )
 
         start = time.perf_counter()
-        out = pipeline(prompts, num_per_prompt=num_per_prompt, sampler=sampler, steps=steps, guidance=guidance,
-                       seed=seed, temperature=self.temperature, length_scale=self.length_scale)
+        out = pipeline(
+            prompts,
+            num_per_prompt=num_per_prompt,
+            sampler=sampler,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            temperature=self.temperature,
+            length_scale=self.length_scale,
+        )
         lengths = out.lengths or [out.samples.shape[-1]] * len(out.prompts)
         mels = [m[:, :n] for m, n in zip(out.samples, lengths)]
         audio = [vocoder(m) for m in mels]
@@ -95,7 +124,9 @@ class IntelligibilityEvaluator(Evaluator):
         ref_of = [utt for utt in self.heldout for _ in range(num_per_prompt)]
         words = [p.split() for p in out.prompts]
         heard = [recognizer(a, mel.sample_rate) for a in audio]
-        heard_refs = [recognizer(read_audio(u.audio_path, mel.sample_rate), mel.sample_rate) for u in self.heldout]
+        heard_refs = [
+            recognizer(read_audio(u.audio_path, mel.sample_rate), mel.sample_rate) for u in self.heldout
+        ]
         heard_resynth = [recognizer(vocoder(ref_mels[u.id]), mel.sample_rate) for u in self.heldout]
         mcd = [mcd_mel(mel_cepstra(m), mel_cepstra(ref_mels[u.id])) for m, u in zip(mels, ref_of)]
         frame_s = 1.0 / mel.frames_per_second
@@ -105,9 +136,12 @@ class IntelligibilityEvaluator(Evaluator):
         metrics: dict[str, Any] = {
             "word_accuracy": word_accuracy(words, heard),
             "sequence_accuracy": float(np.mean([w == h for w, h in zip(words, heard)])),
-            "reference_word_accuracy": word_accuracy([u.normalized_text.split() for u in self.heldout], heard_refs),
-            "resynthesis_word_accuracy": word_accuracy([u.normalized_text.split() for u in self.heldout],
-                                                       heard_resynth),
+            "reference_word_accuracy": word_accuracy(
+                [u.normalized_text.split() for u in self.heldout], heard_refs
+            ),
+            "resynthesis_word_accuracy": word_accuracy(
+                [u.normalized_text.split() for u in self.heldout], heard_resynth
+            ),
             "mcd_mel_db": float(np.mean(mcd)),
             "duration_error_s": float(np.mean(dur_err)),
             "duration_error_rel": float(np.mean(dur_rel)),
@@ -117,14 +151,19 @@ class IntelligibilityEvaluator(Evaluator):
             "num_samples": len(audio),
             "sampler": sampler,
             "steps": steps,
-            "temperature": self.temperature if self.temperature is not None else pipeline.config.sample.get(
-                "temperature", 1.0),
+            "temperature": self.temperature
+            if self.temperature is not None
+            else pipeline.config.sample.get("temperature", 1.0),
             "length_scale": self.length_scale,
             "vocoder": writer.vocoder_name,
         }
         keep = slice(0, self.keep_wavs)
-        writer.write_samples(out.samples[keep], out.prompts[keep], out_dir / "samples.wav", lengths=lengths[keep])
-        details = [{"prompt": p, "heard": " ".join(h), "mcd_mel_db": c, "duration_error_s": d}
-                   for p, h, c, d in zip(out.prompts, heard, mcd, dur_err)]
+        writer.write_samples(
+            out.samples[keep], out.prompts[keep], out_dir / "samples.wav", lengths=lengths[keep]
+        )
+        details = [
+            {"prompt": p, "heard": " ".join(h), "mcd_mel_db": c, "duration_error_s": d}
+            for p, h, c, d in zip(out.prompts, heard, mcd, dur_err)
+        ]
         (out_dir / "metrics.json").write_text(json.dumps({**metrics, "samples": details}, indent=2) + "\n")
         return metrics

@@ -21,9 +21,19 @@ class CepstralFeatures:
     def __init__(self, n_mfcc: int = 13, n_mels: int = 26, trim_db: float = 35.0):
         self.trim_db = trim_db
         self.mfcc = torchaudio.transforms.MFCC(
-            sample_rate=FEATURE_RATE, n_mfcc=n_mfcc, log_mels=True,
-            melkwargs={"n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": n_mels, "f_min": 60.0,
-                       "f_max": 7600.0, "center": True})
+            sample_rate=FEATURE_RATE,
+            n_mfcc=n_mfcc,
+            log_mels=True,
+            melkwargs={
+                "n_fft": 512,
+                "win_length": 400,
+                "hop_length": 160,
+                "n_mels": n_mels,
+                "f_min": 60.0,
+                "f_max": 7600.0,
+                "center": True,
+            },
+        )
         self.hop = 160
 
     def trim(self, audio: Tensor) -> Tensor:

@@ -26,7 +26,9 @@ class TemplateRecognizer:
         self.features = CepstralFeatures()
         self.word_penalty = word_penalty
         self.labels = [u.normalized_text for u in references]
-        self.templates = [self.features(read_audio(u.audio_path, FEATURE_RATE), FEATURE_RATE) for u in references]
+        self.templates = [
+            self.features(read_audio(u.audio_path, FEATURE_RATE), FEATURE_RATE) for u in references
+        ]
 
     @property
     def vocabulary(self) -> set[str]:

@@ -37,9 +37,11 @@ def monotonic_alignment_search(log_p: Tensor, x_lengths: Tensor, y_lengths: Tens
     batch, tx, ty = log_p.shape
     if bool((y_lengths < x_lengths).any()):
         b = int((y_lengths < x_lengths).nonzero()[0])
-        raise DataError(f"sample {b} of the batch has {int(y_lengths[b])} mel frames but {int(x_lengths[b])} "
-                        "tokens; an alignment needs at least one frame per token (drop such clips or "
-                        "use add_blank=False)")
+        raise DataError(
+            f"sample {b} of the batch has {int(y_lengths[b])} mel frames but {int(x_lengths[b])} "
+            "tokens; an alignment needs at least one frame per token (drop such clips or "
+            "use add_blank=False)"
+        )
     path = _mas_numpy(log_p.detach().float().cpu().numpy(), x_lengths.cpu().numpy(), y_lengths.cpu().numpy())
     return torch.from_numpy(path).to(device=log_p.device, dtype=log_p.dtype)
 

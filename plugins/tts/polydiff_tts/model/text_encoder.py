@@ -41,8 +41,12 @@ class ConvStack(nn.Module):
     def __init__(self, channels: int, layers: int = 3, kernel_size: int = 5, dropout: float = 0.1):
         super().__init__()
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2),
-                          ChannelNorm(channels), nn.ReLU(), nn.Dropout(dropout))
+            nn.Sequential(
+                nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2),
+                ChannelNorm(channels),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+            )
             for _ in range(layers)
         )
         self.out = nn.Conv1d(channels, channels, 1)
@@ -70,8 +74,9 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         q, k, v = rearrange(self.qkv(x), "b (three h d) l -> three b h l d", three=3, h=self.heads)
         keep = mask.bool()[:, None, :, :]  # [B, 1, 1, L]: attend to real tokens only
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=keep, dropout_p=self.dropout if self.training else 0.0
+        )
         return self.proj(rearrange(out, "b h l d -> b (h d) l"))
 
 
@@ -83,8 +88,11 @@ class EncoderLayer(nn.Module):
         self.attention = SelfAttention(channels, heads)
         self.norm1, self.norm2 = ChannelNorm(channels), ChannelNorm(channels)
         self.ffn = nn.Sequential(
-            nn.Conv1d(channels, ffn_channels, kernel_size, padding=kernel_size // 2), nn.ReLU(),
-            nn.Dropout(dropout), nn.Conv1d(ffn_channels, channels, kernel_size, padding=kernel_size // 2))
+            nn.Conv1d(channels, ffn_channels, kernel_size, padding=kernel_size // 2),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Conv1d(ffn_channels, channels, kernel_size, padding=kernel_size // 2),
+        )
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
@@ -99,10 +107,14 @@ class DurationPredictor(nn.Module):
     def __init__(self, channels: int, hidden: int, kernel_size: int = 3, dropout: float = 0.1):
         super().__init__()
         pad = kernel_size // 2
-        self.net = nn.ModuleList([
-            nn.Conv1d(channels, hidden, kernel_size, padding=pad), ChannelNorm(hidden),
-            nn.Conv1d(hidden, hidden, kernel_size, padding=pad), ChannelNorm(hidden),
-        ])
+        self.net = nn.ModuleList(
+            [
+                nn.Conv1d(channels, hidden, kernel_size, padding=pad),
+                ChannelNorm(hidden),
+                nn.Conv1d(hidden, hidden, kernel_size, padding=pad),
+                ChannelNorm(hidden),
+            ]
+        )
         self.drop = nn.Dropout(dropout)
         self.proj = nn.Conv1d(hidden, 1, 1)
 
@@ -125,15 +137,26 @@ class TextEncoder(nn.Module):
         duration_hidden: Width of the duration predictor.
     """
 
-    def __init__(self, vocab_size: int, out_channels: int, hidden: int = 128, layers: int = 3, heads: int = 2,
-                 ffn_mult: int = 4, kernel_size: int = 3, dropout: float = 0.1, duration_hidden: int = 128):
+    def __init__(
+        self,
+        vocab_size: int,
+        out_channels: int,
+        hidden: int = 128,
+        layers: int = 3,
+        heads: int = 2,
+        ffn_mult: int = 4,
+        kernel_size: int = 3,
+        dropout: float = 0.1,
+        duration_hidden: int = 128,
+    ):
         super().__init__()
         self.hidden = hidden
         self.embed = nn.Embedding(vocab_size, hidden, padding_idx=0)
         nn.init.normal_(self.embed.weight, 0.0, hidden**-0.5)
         self.prenet = ConvStack(hidden, layers=3, kernel_size=5, dropout=dropout)
         self.layers = nn.ModuleList(
-            EncoderLayer(hidden, heads, ffn_mult * hidden, kernel_size, dropout) for _ in range(layers))
+            EncoderLayer(hidden, heads, ffn_mult * hidden, kernel_size, dropout) for _ in range(layers)
+        )
         self.proj_mu = nn.Conv1d(hidden, out_channels, 1)
         self.duration = DurationPredictor(hidden, duration_hidden, dropout=dropout)
 

@@ -11,18 +11,59 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-         "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_ONES = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+)
 _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
 _ABBREVIATIONS = {
-    "mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "co": "company", "jr": "junior",
-    "maj": "major", "gen": "general", "drs": "doctors", "rev": "reverend", "lt": "lieutenant",
-    "hon": "honorable", "sgt": "sergeant", "capt": "captain", "esq": "esquire", "ltd": "limited",
-    "col": "colonel", "ft": "fort",
+    "mr": "mister",
+    "mrs": "missus",
+    "dr": "doctor",
+    "st": "saint",
+    "co": "company",
+    "jr": "junior",
+    "maj": "major",
+    "gen": "general",
+    "drs": "doctors",
+    "rev": "reverend",
+    "lt": "lieutenant",
+    "hon": "honorable",
+    "sgt": "sergeant",
+    "capt": "captain",
+    "esq": "esquire",
+    "ltd": "limited",
+    "col": "colonel",
+    "ft": "fort",
 }
-_ORDINAL_SUFFIX = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-                   "nine": "ninth", "twelve": "twelfth"}
+_ORDINAL_SUFFIX = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
 
 _ABBREVIATION_RE = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.", re.IGNORECASE)
 _MONEY_RE = re.compile(r"\$(\d[\d,]*)(?:\.(\d\d))?\b")

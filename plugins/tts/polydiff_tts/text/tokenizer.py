@@ -34,15 +34,21 @@ class Tokenizer:
         language: Phonemizer language (``"en-us"``).
     """
 
-    def __init__(self, kind: str = "chars", symbols: Sequence[str] | None = None, add_blank: bool = True,
-                 language: str = "en-us"):
+    def __init__(
+        self,
+        kind: str = "chars",
+        symbols: Sequence[str] | None = None,
+        add_blank: bool = True,
+        language: str = "en-us",
+    ):
         if kind not in ("chars", "phonemes"):
             raise ConfigError(f"tokens must be 'chars' or 'phonemes', got '{kind}'")
         if kind == "phonemes":
             _check_phonemizer()
         self.kind, self.add_blank, self.language = kind, add_blank, language
-        self.symbols: tuple[str, ...] = tuple(symbols) if symbols is not None else (
-            CHARACTERS if kind == "chars" else ())
+        self.symbols: tuple[str, ...] = (
+            tuple(symbols) if symbols is not None else (CHARACTERS if kind == "chars" else ())
+        )
         self._ids = {s: i + 1 for i, s in enumerate(self.symbols)}
 
     @property
@@ -83,8 +89,10 @@ class Tokenizer:
         encoded = [self.encode(t) for t in texts]
         for text, ids in zip(texts, encoded):
             if not any(i != self.blank_id for i in ids):
-                raise ConfigError(f"the text {text!r} has no speakable symbols after normalisation "
-                                  f"({self.kind}); write words or numbers")
+                raise ConfigError(
+                    f"the text {text!r} has no speakable symbols after normalisation "
+                    f"({self.kind}); write words or numbers"
+                )
         lengths = torch.tensor([len(ids) for ids in encoded], dtype=torch.long)
         batch = torch.zeros(len(encoded), int(lengths.max()), dtype=torch.long)
         for row, ids in zip(batch, encoded):
@@ -94,14 +102,17 @@ class Tokenizer:
 
 def _check_phonemizer() -> None:
     if importlib.util.find_spec("phonemizer") is None:
-        raise MissingDependencyError("tokens='phonemes' needs phonemizer (and the espeak-ng program). "
-                                     "Fix: pip install 'polydiff-tts[phonemes]' && apt-get install espeak-ng, "
-                                     "or use tokens='chars'")
+        raise MissingDependencyError(
+            "tokens='phonemes' needs phonemizer (and the espeak-ng program). "
+            "Fix: pip install 'polydiff-tts[phonemes]' && apt-get install espeak-ng, "
+            "or use tokens='chars'"
+        )
 
 
 @lru_cache(maxsize=4096)
 def _phonemize(text: str, language: str) -> str:
     from phonemizer import phonemize
 
-    return phonemize(text, language=language, backend="espeak", strip=True, preserve_punctuation=True,
-                     with_stress=False)
+    return phonemize(
+        text, language=language, backend="espeak", strip=True, preserve_punctuation=True, with_stress=False
+    )

@@ -30,8 +30,14 @@ class GriffinLimVocoder(Vocoder):
         seed: Seeds the random initial phase, so the same mel gives the same audio.
     """
 
-    def __init__(self, mel: MelConfig | dict[str, Any] | str | None = None, n_iter: int = 32,
-                 momentum: float = 0.99, sharpen: float = 1.0, seed: int = 0):
+    def __init__(
+        self,
+        mel: MelConfig | dict[str, Any] | str | None = None,
+        n_iter: int = 32,
+        momentum: float = 0.99,
+        sharpen: float = 1.0,
+        seed: int = 0,
+    ):
         super().__init__(mel)
         self.n_iter, self.momentum, self.sharpen, self.seed = n_iter, momentum, sharpen, seed
         fb = mel_filterbank(self.mel)  # [n_freqs, n_mels]: mel = fb.T @ spectrum
@@ -52,8 +58,16 @@ class GriffinLimVocoder(Vocoder):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             audio = torchaudio.functional.griffinlim(
-                spectrum, self.window, n_fft=self.mel.n_fft, hop_length=self.mel.hop_length,
-                win_length=self.mel.win_length, power=1.0, n_iter=self.n_iter, momentum=self.momentum,
-                length=length, rand_init=True)
+                spectrum,
+                self.window,
+                n_fft=self.mel.n_fft,
+                hop_length=self.mel.hop_length,
+                win_length=self.mel.win_length,
+                power=1.0,
+                n_iter=self.n_iter,
+                momentum=self.momentum,
+                length=length,
+                rand_init=True,
+            )
         peak = float(audio.abs().max())
         return audio / peak * 0.95 if peak > 0.95 else audio

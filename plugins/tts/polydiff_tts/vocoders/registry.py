@@ -25,8 +25,9 @@ def vocoder_components() -> dict[str, Component]:
     Raises:
         PluginError: two plugins register the same vocoder name.
     """
-    found: dict[str, Component] = {GRIFFIN_LIM.name: dataclasses.replace(GRIFFIN_LIM, kind="vocoder",
-                                                                        plugin="polydiff-tts")}
+    found: dict[str, Component] = {
+        GRIFFIN_LIM.name: dataclasses.replace(GRIFFIN_LIM, kind="vocoder", plugin="polydiff-tts")
+    }
     owners: dict[str, str] = {GRIFFIN_LIM.name: "tts"}
     from polydiff.plugins import get_plugin_manager
 
@@ -35,8 +36,10 @@ def vocoder_components() -> dict[str, Component]:
         for component in impl.function() or []:
             owner = owners.get(component.name)
             if owner is not None and owner != impl.plugin_name:
-                raise PluginError(f"vocoder '{component.name}' is registered by both plugin '{owner}' and "
-                                  f"plugin '{impl.plugin_name}'; uninstall one or rename its vocoder")
+                raise PluginError(
+                    f"vocoder '{component.name}' is registered by both plugin '{owner}' and "
+                    f"plugin '{impl.plugin_name}'; uninstall one or rename its vocoder"
+                )
             owners[component.name] = impl.plugin_name
             found[component.name] = dataclasses.replace(component, kind="vocoder", plugin=impl.plugin_name)
     return found
@@ -46,6 +49,7 @@ def load_vocoder(name: str, mel: MelConfig | dict[str, Any] | str | None, **opti
     """Build vocoder ``name`` for the mel settings ``mel``."""
     components = vocoder_components()
     if name not in components:
-        raise unknown_name("vocoder", name, components,
-                           hint="Vocoders come from plugins implementing polydiff_tts_vocoders.")
+        raise unknown_name(
+            "vocoder", name, components, hint="Vocoders come from plugins implementing polydiff_tts_vocoders."
+        )
     return components[name].load()(mel=MelConfig.from_options(mel), **options)

@@ -10,7 +10,9 @@ from PIL import Image, ImageDraw
 COLORS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14))
 
 
-def loss_plot(curves: Mapping[str, Sequence[tuple[float, float]]], width: int = 480, height: int = 300) -> Image.Image:
+def loss_plot(
+    curves: Mapping[str, Sequence[tuple[float, float]]], width: int = 480, height: int = 300
+) -> Image.Image:
     """``{name: [(step, value), ...]}`` -> a line chart with a log10 y axis and a legend."""
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
@@ -35,8 +37,13 @@ def loss_plot(curves: Mapping[str, Sequence[tuple[float, float]]], width: int = 
     draw.text((right - 70, bottom + 8), f"step {s1:g}", fill=(0, 0, 0))
     for i, (name, pts) in enumerate(points.items()):
         color = COLORS[i % len(COLORS)]
-        xy = [(left + (s - s0) / (s1 - s0) * (right - left),
-               bottom - (math.log10(v) - l0) / (l1 - l0) * (bottom - top)) for s, v in pts]
+        xy = [
+            (
+                left + (s - s0) / (s1 - s0) * (right - left),
+                bottom - (math.log10(v) - l0) / (l1 - l0) * (bottom - top),
+            )
+            for s, v in pts
+        ]
         if len(xy) > 1:
             draw.line(xy, fill=color, width=2)
         draw.text((right - 100, top + 5 + 12 * i), name, fill=color)

@@ -10,8 +10,10 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 #: Anchors of a perceptually ordered dark-to-bright colour map (magma-like), RGB 0..255.
-_ANCHORS = np.array([[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 104], [254, 159, 109],
-                     [252, 253, 191]], dtype=np.float64)
+_ANCHORS = np.array(
+    [[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 104], [254, 159, 109], [252, 253, 191]],
+    dtype=np.float64,
+)
 LABEL_HEIGHT = 12
 
 
@@ -36,8 +38,14 @@ def mel_image(mel: Tensor, vmin: float, vmax: float, scale: int = 2) -> Image.Im
     return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
 
 
-def grid_image(mels: Sequence[Sequence[Tensor]], labels: Sequence[Sequence[str]] | None = None, *,
-               floor: float, scale: int = 2, gap: int = 4) -> Image.Image:
+def grid_image(
+    mels: Sequence[Sequence[Tensor]],
+    labels: Sequence[Sequence[str]] | None = None,
+    *,
+    floor: float,
+    scale: int = 2,
+    gap: int = 4,
+) -> Image.Image:
     """Rows of log-mels ``mels[r][c]`` (each ``[n_mels, T]``) in one image, optional labels above each."""
     flat = [m for row in mels for m in row]
     vmin, vmax = value_range(flat, floor)
@@ -45,8 +53,9 @@ def grid_image(mels: Sequence[Sequence[Tensor]], labels: Sequence[Sequence[str]]
     label_h = LABEL_HEIGHT if labels is not None else 0
     col_w = [max(row[c].width for row in cells if c < len(row)) for c in range(max(map(len, cells)))]
     row_h = [max(c.height for c in row) + label_h for row in cells]
-    canvas = Image.new("RGB", (sum(col_w) + gap * (len(col_w) - 1), sum(row_h) + gap * (len(row_h) - 1)),
-                       (255, 255, 255))
+    canvas = Image.new(
+        "RGB", (sum(col_w) + gap * (len(col_w) - 1), sum(row_h) + gap * (len(row_h) - 1)), (255, 255, 255)
+    )
     draw = ImageDraw.Draw(canvas)
     y = 0
     for r, row in enumerate(cells):

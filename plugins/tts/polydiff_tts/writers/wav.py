@@ -40,8 +40,13 @@ class WavWriter(Writer):
 
     extension = ".wav"
 
-    def __init__(self, mel: MelConfig | dict[str, Any] | str | None = None, vocoder: str = "griffin-lim",
-                 vocoder_options: dict[str, Any] | None = None, strip_wavs: bool = True):
+    def __init__(
+        self,
+        mel: MelConfig | dict[str, Any] | str | None = None,
+        vocoder: str = "griffin-lim",
+        vocoder_options: dict[str, Any] | None = None,
+        strip_wavs: bool = True,
+    ):
         self.mel = MelConfig.from_options(mel)
         self.vocoder_name, self.vocoder_options = vocoder, dict(vocoder_options or {})
         self.strip_wavs = strip_wavs
@@ -55,10 +60,13 @@ class WavWriter(Writer):
 
     def _check(self, x: Tensor) -> None:
         if x.dim() != 3 or x.shape[1] != self.mel.n_mels:
-            raise ValueError(f"the wav writer expects log-mels [B, {self.mel.n_mels}, T], got {tuple(x.shape)}")
+            raise ValueError(
+                f"the wav writer expects log-mels [B, {self.mel.n_mels}, T], got {tuple(x.shape)}"
+            )
 
-    def write_samples(self, x: Tensor, prompts: Sequence[str], path: Path,
-                      lengths: Sequence[int] | None = None) -> list[Path]:
+    def write_samples(
+        self, x: Tensor, prompts: Sequence[str], path: Path, lengths: Sequence[int] | None = None
+    ) -> list[Path]:
         """``x: [B, n_mels, T]`` log-mels. One sample: ``path`` (``.wav``) and ``path.png``;
         several: ``STEM-00-SLUG.wav``, ... next to it and one ``STEM.png`` with every mel."""
         self._check(x)
@@ -72,32 +80,60 @@ class WavWriter(Writer):
         written.append(save_png(image, path.with_suffix(".png")))
         return written
 
-    def _write_strip(self, steps: Sequence[int], rows: Sequence[tuple[str, Tensor]], prompts: Sequence[str],
-                     path: Path, lengths: Sequence[int] | None) -> list[Path]:
+    def _write_strip(
+        self,
+        steps: Sequence[int],
+        rows: Sequence[tuple[str, Tensor]],
+        prompts: Sequence[str],
+        path: Path,
+        lengths: Sequence[int] | None,
+    ) -> list[Path]:
         """``rows``: (name, ``[S, B, C, T]``) -> one PNG (a row per sample and name, a column per
         step) and, with ``strip_wavs``, a WAV per step of the first sample's first row."""
         path = Path(path).with_suffix(".wav")
+        keep = [i for i, s in enumerate(steps) if s not in steps[:i]]  # a sampler may visit a step once
+        steps = [int(steps[i]) for i in keep]
         grid, labels = [], []
         for b, prompt in enumerate(prompts):
             for name, xs in rows:
                 self._check(xs[0])
-                grid.append(trim(xs[:, b], None if lengths is None else [lengths[b]] * len(steps)))
-                labels.append([f"{name}t={s}" + (f" {prompt}" if i == 0 else "") for i, s in enumerate(steps)])
+                grid.append(trim(xs[keep, b], None if lengths is None else [lengths[b]] * len(steps)))
+                labels.append(
+                    [f"{name}t={s}" + (f" {prompt}" if i == 0 else "") for i, s in enumerate(steps)]
+                )
         written = [save_png(grid_image(grid, labels, floor=self.mel.log_min), path.with_suffix(".png"))]
         if self.strip_wavs:
             for s, mel in zip(steps, grid[0]):
-                written.append(write_wav(path.with_name(f"{path.stem}-t{int(s):04d}.wav"), self.vocoder(mel),
-                                         self.mel.sample_rate))
+                written.append(
+                    write_wav(
+                        path.with_name(f"{path.stem}-t{int(s):04d}.wav"),
+                        self.vocoder(mel),
+                        self.mel.sample_rate,
+                    )
+                )
         return written
 
-    def write_trajectory(self, steps: Sequence[int], xt: Tensor, x0: Tensor, prompts: Sequence[str],
-                         path: Path, lengths: Sequence[int] | None = None) -> list[Path]:
+    def write_trajectory(
+        self,
+        steps: Sequence[int],
+        xt: Tensor,
+        x0: Tensor,
+        prompts: Sequence[str],
+        path: Path,
+        lengths: Sequence[int] | None = None,
+    ) -> list[Path]:
         """The reverse process: ``xt``/``x0`` ``[S, B, n_mels, T]`` at ``steps`` as a spectrogram strip
         (rows x_t and predicted x0 per sample) and WAVs of the first sample's x_t."""
         return self._write_strip(steps, [("", xt), ("x0 pred ", x0)], prompts, path, lengths)
 
-    def write_forward(self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str], path: Path,
-                      lengths: Sequence[int] | None = None) -> list[Path]:
+    def write_forward(
+        self,
+        steps: Sequence[int],
+        xt: Tensor,
+        prompts: Sequence[str],
+        path: Path,
+        lengths: Sequence[int] | None = None,
+    ) -> list[Path]:
         """The forward process on real utterances: ``xt [S, B, n_mels, T]`` as a strip plus WAVs."""
         return self._write_strip(steps, [("", xt)], prompts, path, lengths)
 

@@ -1,0 +1,412 @@
+"""Quality against network evaluations (NFE) for every sampler, on trained image checkpoints.
+
+For each checkpoint (``digits`` and ``shapes`` runs of the image plugin) and each sampler, the image
+plugin's evaluator (``image-checkers``) scores samples made with 5, 10, 20, 50, 100 network
+evaluations, and DDPM with 1000 as the reference. Samplers are compared at equal NFE, not equal
+steps: Heun evaluates the network twice per step except the last (``2N - 1``), the others once.
+The same seed gives every sampler the same initial noise.
+
+Scores: ``digits``: accuracy of a classifier trained on real digits; ``shapes``: the fraction of
+images whose colour, shape and position all match the prompt (seen and held-out prompts pooled).
+
+Usage::
+
+    python bench/sampler_quality.py --train               # train missing quick checkpoints, then measure
+    python bench/sampler_quality.py --checkpoint digits=RUN_DIR --checkpoint shapes=RUN_DIR
+    python bench/sampler_quality.py --from-json --write-docs   # redraw the PNG and the docs from the JSON
+
+Results go to ``bench/results/sampler_quality-DATASET.json`` (one file per dataset, so datasets can
+be measured in parallel processes), the curve to ``docs/img/sampler_quality.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import BENCHMARKS_PAGE, ROOT, MachineState, markdown_table, replace_section  # noqa: E402
+from line_chart import Panel, Series, draw_line_chart  # noqa: E402
+
+RESULTS_DIR = ROOT / "bench" / "results"
+FIGURE = ROOT / "docs" / "img" / "sampler_quality.png"
+SECTION = "## Samplers: quality against network evaluations"
+SAMPLERS = ("ddpm", "ddim", "dpmpp-2m", "euler", "heun")
+NFES = (5, 10, 20, 50, 100)
+#: The reference: DDPM with every training step (``--reference-nfe`` changes the steps, for smoke tests).
+REFERENCE_SAMPLER, REFERENCE_NFE = "ddpm", 1000
+#: Network evaluations per step, and how many fewer the whole run makes (Heun skips its
+#: correction on the last step, whose next noise level is 0).
+EVALS_PER_STEP: dict[str, tuple[int, int]] = {"heun": (2, 1)}
+#: Target of the issue: at 20 NFE the best sampler within this many points of DDPM at 1000 steps.
+TARGET_POINTS = 2.0
+TARGET_NFE = 20
+
+
+def nfe_of(sampler: str, steps: int) -> int:
+    """Network evaluations of ``steps`` steps of ``sampler`` (CFG's two halves share one batched forward)."""
+    per_step, saved = EVALS_PER_STEP.get(sampler, (1, 0))
+    return per_step * steps - saved
+
+
+def steps_for_nfe(sampler: str, nfe: int) -> int:
+    """Most steps of ``sampler`` that fit in ``nfe`` network evaluations (at least 1 step)."""
+    per_step, saved = EVALS_PER_STEP.get(sampler, (1, 0))
+    return max(1, (nfe + saved) // per_step)
+
+
+def score_of(metrics: dict[str, Any]) -> tuple[float, int]:
+    """``(score in [0, 1], number of samples)`` from the image evaluator's metrics."""
+    if metrics["dataset"] == "digits":
+        return float(metrics["accuracy"]), int(metrics["num_samples"])
+    groups = [metrics[g] for g in ("held_out", "seen") if g in metrics]
+    n = sum(int(g["num_samples"]) for g in groups)
+    return sum(g["all"] * g["num_samples"] for g in groups) / n, n
+
+
+def standard_error(p: float, n: int) -> float:
+    """Binomial standard error of an accuracy ``p`` measured on ``n`` samples."""
+    return math.sqrt(max(p * (1 - p), 1e-12) / max(n, 1))
+
+
+@contextmanager
+def reuse_checkers() -> Iterator[None]:
+    """Build each image checker once per checkpoint instead of once per evaluation.
+
+    The image evaluator trains its checker (a small classifier on real data, seeded) on every
+    ``evaluate`` call; across dozens of sampler settings that dominates. Within this block the checker
+    classes return the instance built first. The checkers are deterministic given their seed, so the
+    scores are the same as without the cache.
+    """
+    from polydiff_image.evaluate import digits_checker, shapes_checker
+
+    patched = [(digits_checker, "DigitsChecker"), (shapes_checker, "ShapesChecker")]
+    originals = {(m, name): getattr(m, name) for m, name in patched}
+    built: dict[str, Any] = {}
+
+    def once(cls: type) -> Any:
+        def make(*args: Any, **kwargs: Any) -> Any:
+            if cls.__name__ not in built:
+                built[cls.__name__] = cls(*args, **kwargs)
+            return built[cls.__name__]
+
+        return make
+
+    for (module, name), cls in originals.items():
+        setattr(module, name, once(cls))
+    try:
+        yield
+    finally:
+        for (module, name), cls in originals.items():
+            setattr(module, name, cls)
+
+
+def train_checkpoint(dataset: str, out: Path, preset: str = "quick") -> Path:
+    """Train the image plugin's ``preset`` on ``dataset`` into ``out`` (the ``polydiff train`` path)."""
+    from polydiff.run_config import RunConfig
+    from polydiff.training.trainer import Trainer
+
+    config = RunConfig.for_modality("image", preset=preset, dataset=dataset)
+    start = time.perf_counter()
+    result = Trainer(config, out, progress=False, device="cpu").fit()
+    print(f"trained {dataset} ({preset}) in {time.perf_counter() - start:.0f} s -> {result.checkpoint_dir}")
+    return out
+
+
+def evaluate_checkpoint(
+    path: Path,
+    *,
+    samplers: list[str],
+    nfes: list[int],
+    num_per_prompt: int,
+    guidance: float | None,
+    seed: int,
+    max_seconds: float,
+    out_dir: Path,
+    reference_nfe: int = REFERENCE_NFE,
+) -> dict[str, Any]:
+    """Score ``path`` with every sampler at every NFE (plus the DDPM reference); JSON-able results."""
+    from polydiff.pipeline import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_checkpoint(path, device="cpu")
+    cfg = pipe.config
+    evaluator = pipe.registry.build("evaluator", cfg.evaluator.name, **cfg.evaluator.options)
+    guidance = float(cfg.sample.get("guidance", 3.0) if guidance is None else guidance)
+    dataset = cfg.dataset.name
+    runs: list[dict[str, Any]] = []
+    seconds_per_nfe: dict[str, float] = {}
+    jobs = [(s, steps_for_nfe(s, n)) for n in sorted(nfes) for s in samplers]
+    jobs.append((REFERENCE_SAMPLER, steps_for_nfe(REFERENCE_SAMPLER, reference_nfe)))
+    with reuse_checkers():
+        for i, (sampler, steps) in enumerate(jobs):
+            nfe = nfe_of(sampler, steps)
+            reference = i == len(jobs) - 1
+            if seconds_per_nfe and not reference:
+                estimate = nfe * max(seconds_per_nfe.values())
+                if estimate > max_seconds:
+                    print(
+                        f"  skip {sampler} at {nfe} NFE: about {estimate:.0f} s "
+                        f"> --max-seconds {max_seconds:.0f}"
+                    )
+                    continue
+            start = time.perf_counter()
+            metrics = evaluator.evaluate(
+                pipe,
+                out_dir / dataset / f"{sampler}-{nfe}",
+                num_per_prompt=num_per_prompt,
+                sampler=sampler,
+                steps=steps,
+                guidance=guidance,
+                seed=seed,
+            )
+            seconds = time.perf_counter() - start
+            if nfe >= 10:  # the first call also trains the checker: do not estimate from it
+                seconds_per_nfe[sampler] = seconds / nfe
+            score, n = score_of(metrics)
+            runs.append(
+                {
+                    "sampler": sampler,
+                    "steps": steps,
+                    "nfe": nfe,
+                    "score": score,
+                    "num_samples": n,
+                    "seconds": round(seconds, 1),
+                    "reference": reference,
+                    "metrics": metrics,
+                }
+            )
+            print(
+                f"  {dataset:7s} {sampler:9s} {steps:5d} steps {nfe:5d} NFE  score {score:6.1%} "
+                f"(n={n})  {seconds:6.1f} s"
+            )
+    return {
+        "dataset": dataset,
+        "checkpoint": str(path),
+        "samplers": samplers,
+        "nfe_requested": sorted(nfes),
+        "max_seconds": max_seconds,
+        "guidance": guidance,
+        "num_per_prompt": num_per_prompt,
+        "seed": seed,
+        "unet_parameters": sum(p.numel() for p in pipe.model.unet.parameters()),
+        "runs": runs,
+    }
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """The reference score, the best sampler at the target NFE and the gap in points."""
+    runs = result["runs"]
+    ref = next((r for r in runs if r["reference"]), None)
+    at_target = [
+        r for r in runs if r["nfe"] <= TARGET_NFE and r["nfe"] >= TARGET_NFE - 1 and not r["reference"]
+    ]
+    best = max(at_target, key=lambda r: r["score"], default=None)
+    out: dict[str, Any] = {"reference": ref, "best": best}
+    if ref and best:
+        out["gap_points"] = 100 * (ref["score"] - best["score"])
+        out["met"] = out["gap_points"] <= TARGET_POINTS
+    return out
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> Path:
+    panels = []
+    for res in results:
+        runs = res["runs"]
+        series = [
+            Series(
+                s,
+                [(r["nfe"], r["score"]) for r in runs if r["sampler"] == s and not r["reference"]],
+            )
+            for s in SAMPLERS
+        ]
+        refs = [(f"DDPM {r['nfe']} steps: {r['score']:.0%}", r["score"]) for r in runs if r["reference"]]
+        name = "digit accuracy" if res["dataset"] == "digits" else "all attributes right"
+        panels.append(
+            Panel(
+                title=f"{res['dataset']}: {name}",
+                series=[s for s in series if s.points],
+                references=refs,
+                x_label="network evaluations (log scale)",
+            )
+        )
+    return draw_line_chart(panels, path, x_range=(4, 1000))
+
+
+def render(results: list[dict[str, Any]], figure: Path) -> str:
+    """The Markdown body of the docs section."""
+    rel = os.path.relpath(figure, BENCHMARKS_PAGE.parent)
+    parts = [
+        "Each sampler at 5, 10, 20, 50 and 100 network evaluations (NFE) and DDPM at 1000 steps (the "
+        "reference), scored by the image plugin's evaluator (`image-checkers`: checkers trained on real "
+        "data only). Samplers are compared at equal NFE: Heun makes `2N - 1` evaluations for `N` steps "
+        "(so its points sit at 5, 9, 19, 49, 99 NFE), the others one per step; classifier-free guidance "
+        "batches both halves into one forward, so it does not change NFE. Every sampler starts from the "
+        'same seeded noise; `ddpm`, `ddim` and `dpmpp-2m` use the default "leading" spacing, `euler` '
+        "and `heun` Karras' noise levels (rho 7).",
+        "",
+        f"![quality against NFE]({rel})",
+        "",
+        "Reproduce: `python bench/sampler_quality.py --train --write-docs` (trains the `quick` checkpoints "
+        "if missing), or pass `--checkpoint digits=RUN --checkpoint shapes=RUN`.",
+    ]
+    for res in results:
+        runs = res["runs"]
+        n = max(r["num_samples"] for r in runs)
+        rows = []
+        for s in SAMPLERS:
+            by_nfe = {r["nfe"]: r for r in runs if r["sampler"] == s and not r["reference"]}
+            if not by_nfe:
+                continue
+            cells = []
+            for target in NFES:
+                r = by_nfe.get(target) or by_nfe.get(target - 1)
+                cells.append(f"{100 * r['score']:.1f}" if r else "-")
+            rows.append([s, *cells])
+        summary = summarize(res)
+        metric = (
+            "digit classifier accuracy"
+            if res["dataset"] == "digits"
+            else "images with colour, shape and position all right"
+        )
+        parts += [
+            "",
+            f"### {res['dataset']}",
+            "",
+            f"{metric} (%), {n} samples per cell ({res['num_per_prompt']} per prompt, binomial standard "
+            f"error about {100 * standard_error(0.85, n):.1f} points at 85%), guidance {res['guidance']}, "
+            f"UNet {res['unet_parameters']:,} parameters, checkpoint `{res['checkpoint']}`. "
+            f"Machine: {res.get('machine', '?')}.",
+            "",
+            markdown_table(["sampler", *[f"{k} NFE" for k in NFES]], rows),
+        ]
+        ref, best = summary["reference"], summary["best"]
+        if ref:
+            line = f"Reference DDPM {ref['steps']} steps: {100 * ref['score']:.1f}%."
+            if best:
+                verdict = "met" if summary["met"] else "not met"
+                line += (
+                    f" Best at {TARGET_NFE} NFE: `{best['sampler']}` {100 * best['score']:.1f}% "
+                    f"({summary['gap_points']:+.1f} points below the reference; target within "
+                    f"{TARGET_POINTS:g}: {verdict})."
+                )
+            parts += ["", line]
+        skipped = [
+            f"{s} at {k}"
+            for s in res["samplers"]
+            for k in res["nfe_requested"]
+            if not any(r["sampler"] == s and nfe_of(s, steps_for_nfe(s, k)) == r["nfe"] for r in runs)
+        ]
+        if skipped:
+            parts += [
+                "",
+                f"Skipped (estimated over {res['max_seconds']:.0f} s each): {', '.join(skipped)} NFE.",
+            ]
+    return "\n".join(parts)
+
+
+def results_path(dataset: str, results_dir: Path = RESULTS_DIR) -> Path:
+    return results_dir / f"sampler_quality-{dataset}.json"
+
+
+def load_results(results_dir: Path = RESULTS_DIR) -> list[dict[str, Any]]:
+    """Every dataset's saved results (:func:`evaluate_checkpoint`'s, plus ``machine``), sorted by dataset."""
+    return [json.loads(p.read_text()) for p in sorted(results_dir.glob("sampler_quality-*.json"))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="DATASET=PATH",
+        help="a trained image run (repeatable); default runs/bench/{digits,shapes}-quick",
+    )
+    p.add_argument(
+        "--train", action="store_true", help="train the quick preset where a checkpoint is missing"
+    )
+    p.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
+    p.add_argument("--nfe", nargs="+", type=int, default=list(NFES), help="network evaluations to measure")
+    p.add_argument("--num-per-prompt", type=int, default=10, help="samples per evaluation prompt")
+    p.add_argument("--guidance", type=float, default=None, help="default: the checkpoint's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=180.0,
+        help="skip a sampler/NFE whose estimated time exceeds this (never the DDPM reference)",
+    )
+    p.add_argument("--reference-nfe", type=int, default=REFERENCE_NFE, help="DDPM steps of the reference")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch.set_num_threads")
+    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="one JSON per dataset")
+    p.add_argument(
+        "--samples-dir",
+        type=Path,
+        default=ROOT / "runs" / "bench" / "sampler_quality",
+        help="where the evaluator's sample grids and metrics.json go",
+    )
+    p.add_argument("--figure", type=Path, default=FIGURE)
+    p.add_argument("--write-docs", action="store_true", help=f"rewrite '{SECTION}' in docs/benchmarks.md")
+    p.add_argument("--from-json", action="store_true", help="redraw figure and docs from the saved results")
+    args = p.parse_args(argv)
+
+    if not args.from_json:
+        torch.set_num_threads(args.threads)
+        checkpoints = dict(c.split("=", 1) for c in args.checkpoint) or {
+            d: str(ROOT / "runs" / "bench" / f"{d}-quick") for d in ("digits", "shapes")
+        }
+        for dataset, path in checkpoints.items():
+            path = Path(path)
+            if not path.exists():
+                if not args.train:
+                    raise SystemExit(
+                        f"no checkpoint at {path}; pass --train to train the quick preset there, or "
+                        f"--checkpoint {dataset}=RUN_DIR"
+                    )
+                train_checkpoint(dataset, path)
+            print(f"{dataset}: {path}")
+            state = MachineState.capture()
+            result = evaluate_checkpoint(
+                path,
+                samplers=args.samplers,
+                nfes=args.nfe,
+                num_per_prompt=args.num_per_prompt,
+                guidance=args.guidance,
+                seed=args.seed,
+                max_seconds=args.max_seconds,
+                out_dir=args.samples_dir,
+                reference_nfe=args.reference_nfe,
+            )
+            state.finish()
+            out = results_path(result["dataset"], args.results_dir)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            result["machine"] = state.describe()
+            out.write_text(json.dumps(result, indent=1) + "\n")
+            print(f"results in {out}")
+    results = load_results(args.results_dir)
+    if not results:
+        raise SystemExit(f"no results in {args.results_dir}: measure first (see --help)")
+    plot(results, args.figure)
+    print(f"figure in {args.figure}")
+    text = render(results, args.figure)
+    if args.write_docs:
+        replace_section(BENCHMARKS_PAGE, SECTION, text)
+        print(f"wrote '{SECTION}' in {BENCHMARKS_PAGE}")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Fast tests of the benchmark helpers; none needs the peers (the ``bench`` extra) or a trained model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import alternate, markdown_table, peak_cpu_memory, replace_section, spread  # noqa: E402
+from line_chart import Panel, Series, draw_line_chart, log_ticks  # noqa: E402
+from peer_models import SETTINGS, build_polydiff, largest_divisor, match_width  # noqa: E402
+from sampler_quality import SAMPLERS, nfe_of, score_of, standard_error, steps_for_nfe  # noqa: E402
+
+from polydiff.diffusion.config import DiffusionConfig  # noqa: E402
+from polydiff.diffusion.gaussian import GaussianDiffusion  # noqa: E402
+from polydiff.errors import ConfigError  # noqa: E402
+from polydiff.plugins import get_registry  # noqa: E402
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("steps", [1, 3, 6])
+def test_nfe_of_counts_the_network_calls_a_sampler_makes(sampler: str, steps: int) -> None:
+    diffusion = GaussianDiffusion(DiffusionConfig(num_timesteps=100, schedule="cosine"))
+    calls = []
+
+    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        calls.append(t)
+        return torch.zeros_like(x)
+
+    sampler_obj = get_registry().build("sampler", sampler, diffusion=diffusion, num_steps=steps)
+    sampler_obj.sample(model_fn, (2, 1, 4), generator=torch.Generator().manual_seed(0))
+    assert len(calls) == nfe_of(sampler, steps)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("nfe", [5, 10, 20, 1000])
+def test_steps_for_nfe_is_the_largest_budget_that_fits(sampler: str, nfe: int) -> None:
+    steps = steps_for_nfe(sampler, nfe)
+    assert nfe_of(sampler, steps) <= nfe < nfe_of(sampler, steps + 1)
+
+
+def test_score_of_pools_seen_and_held_out_shapes_by_sample_count() -> None:
+    metrics = {
+        "dataset": "shapes",
+        "held_out": {"all": 0.5, "num_samples": 10},
+        "seen": {"all": 1.0, "num_samples": 30},
+    }
+    assert score_of(metrics) == (pytest.approx(0.875), 40)
+    assert score_of({"dataset": "digits", "accuracy": 0.9, "num_samples": 50}) == (0.9, 50)
+    assert standard_error(0.5, 100) == pytest.approx(0.05)
+
+
+def test_alternate_rotates_who_goes_first() -> None:
+    order: list[str] = []
+    fns = {name: (lambda name=name: order.append(name) or float(len(order))) for name in "abc"}
+    values = alternate(fns, rounds=3)
+    assert order == list("abcbcacab")
+    assert values == {"a": [1.0, 6.0, 8.0], "b": [2.0, 4.0, 9.0], "c": [3.0, 5.0, 7.0]}
+    assert spread([1.0, 2.0, 4.0]) == pytest.approx(1.5)
+
+
+def test_peak_cpu_memory_sees_a_temporary_tensor() -> None:
+    size = 4 * 2**20  # bytes
+
+    def fn() -> None:
+        a = torch.ones(size // 4)  # float32: `size` bytes, freed on return
+        (a * 2).sum()  # a second temporary of the same size while `a` lives
+
+    peak = peak_cpu_memory(fn)
+    assert 2 * size <= peak < 2 * size + 2**20
+
+
+def test_replace_section_rewrites_only_its_own_section(tmp_path: Path) -> None:
+    page = tmp_path / "docs" / "benchmarks.md"
+    replace_section(page, "## Mine", "first", header="# Bench\n")
+    page.write_text(page.read_text() + "\n## Theirs\n\ntheir text\n")
+    replace_section(page, "## Mine", "second\n\n```\n## not a heading\n```\n\n### sub\n\nmore")
+    replace_section(page, "## Other", "appended")
+    text = page.read_text()
+    assert text.startswith("# Bench\n")
+    assert "first" not in text and "second" in text and "### sub" in text and "## not a heading" in text
+    assert text.index("## Mine") < text.index("## Theirs") < text.index("## Other")
+    assert "their text" in text and text.count("## Mine") == 1
+    replace_section(page, "## Mine", "third")
+    assert "second" not in page.read_text() and "their text" in page.read_text()
+
+
+def test_markdown_table() -> None:
+    assert markdown_table(["a", "b"], [[1, "x"]]) == "| a | b |\n|---|---|\n| 1 | x |"
+
+
+def test_match_width_picks_the_closest_count_and_refuses_a_poor_match() -> None:
+    def build(width: int) -> nn.Module:
+        return nn.Linear(width, width)  # width^2 + width parameters
+
+    assert match_width(build, 40 * 41 + 30, widths=range(8, 100, 4)) == (40, 40 * 41)
+    with pytest.raises(ConfigError, match="within 5%"):
+        match_width(build, 42 * 43, widths=range(8, 100, 8))  # 40 and 48 are both > 5% away
+    assert largest_divisor(36, 8) == 6 and largest_divisor(40, 8) == 8
+
+
+def test_polydiff_contender_runs_the_benchmark_setting() -> None:
+    setting = SETTINGS["16x16-b64"]
+    contender = build_polydiff(setting)
+    x = torch.randn(2, 3, setting.size, setting.size)
+    assert contender.forward(x, torch.tensor([1, 500])).shape == x.shape
+    assert contender.num_parameters == sum(p.numel() for p in contender.model.parameters())
+
+
+def test_draw_line_chart_draws_every_series(tmp_path: Path) -> None:
+    assert log_ticks(4, 1000) == [5, 10, 20, 50, 100, 200, 500, 1000]
+    panels = [
+        Panel(
+            "a", [Series("s1", [(5, 0.2), (50, 0.8)]), Series("s2", [(10, 0.5)])], references=[("ref", 0.9)]
+        ),
+        Panel("b", [Series("s1", [(5, 0.1), (1000, 0.95)])]),
+    ]
+    path = draw_line_chart(panels, tmp_path / "chart.png", panel_size=(300, 200))
+    image = Image.open(path).convert("RGB")
+    assert image.size == (600, 240)
+    colours = {colour for _, colour in image.getcolors(maxcolors=2**20)}
+    assert (0x00, 0x72, 0xB2) in colours and (0xE6, 0x9F, 0x00) in colours  # s1 and s2

@@ -1,0 +1,41 @@
+"""The per-frame latent encoder (needs polydiff-image)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("polydiff_image.encoders.vae")
+
+from polydiff.errors import ConfigError  # noqa: E402
+from polydiff_video.data.moving_shapes import MovingShapesDataset  # noqa: E402
+from polydiff_video.frame_vae import FramesOf, FrameVAEEncoder  # noqa: E402
+
+
+def test_frames_of_a_video_dataset():
+    clips = MovingShapesDataset("train", frames=4, size=16, num_clips=3)
+    frames = FramesOf(clips, 4)
+    assert len(frames) == 12
+    assert torch.equal(frames[6]["x"], clips[1]["x"][:, 2])
+
+
+def test_encodes_every_frame_like_the_image_autoencoder(tmp_path):
+    clips = MovingShapesDataset("train", frames=4, size=16, num_clips=16)
+    enc = FrameVAEEncoder(data_shape=(3, 4, 16, 16), channels=8, channel_mult=(1, 2))
+    assert not enc.is_fitted and enc.trainable
+    metrics = enc.fit(clips, steps=3, batch_size=4, seed=0)
+    assert enc.is_fitted and metrics["latent_std"] == pytest.approx(1.0, abs=0.05)
+    assert enc.latent_shape((3, 4, 16, 16)) == (4, 4, 8, 8)
+    x = torch.stack([clips[i]["x"] for i in range(2)])
+    with torch.no_grad():
+        z = enc.encode(x)
+        assert z.shape == (2, 4, 4, 8, 8)
+        assert torch.allclose(z[:, :, 2], enc.vae.encode(x[:, :, 2]), atol=1e-5)
+        out = enc.decode(z)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 255
+    assert enc.config()["channels"] == 8
+
+
+def test_rejects_image_shapes():
+    with pytest.raises(ConfigError, match="video-vae"):
+        FrameVAEEncoder(data_shape=(3, 32, 32))
