@@ -23,7 +23,8 @@ class Series:
 
 @dataclass
 class Panel:
-    """One plot: its series, optional horizontal reference lines ``(label, y)``, axis titles."""
+    """One plot: its series, optional horizontal reference lines ``(label, y)``, axis titles; y ticks
+    as percentages (values in [0, 1]) or plain numbers."""
 
     title: str
     series: list[Series]
@@ -31,6 +32,7 @@ class Panel:
     x_label: str = ""
     y_label: str = ""
     y_range: tuple[float, float] = (0.0, 1.0)
+    percent: bool = True
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:
@@ -104,7 +106,11 @@ def draw_line_chart(
             _, py = to_px(lo, y)
             draw.line([(px0, py), (px1, py)], fill="#e6e6e6")
             draw.text(
-                (px0 - 6, py), f"{y:.0%}" if y_hi <= 1 else f"{y:g}", fill="black", font=small, anchor="rm"
+                (px0 - 6, py),
+                f"{y:.0%}" if panel.percent else f"{y:.3g}",
+                fill="black",
+                font=small,
+                anchor="rm",
             )
         for tick in log_ticks(lo, hi):
             px, _ = to_px(tick, y_lo)

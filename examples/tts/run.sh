@@ -13,9 +13,9 @@ OUT=${OUT:-runs/tts-${PRESET}}
 # 1. train (checkpoints in $OUT/checkpoints, losses in $OUT/metrics.jsonl and $OUT/loss.png)
 polydiff train tts --preset "$PRESET" --out "$OUT"
 
-# 2. text in, WAV out: a held-out sequence, then the same one slower and more varied
+# 2. text in, WAV out: a held-out sequence, then the same one slower and with more noise (variety)
 polydiff sample "$OUT" --prompt "six zero four eight" --out "$OUT/samples/six-zero-four-eight.wav" --trajectory
-polydiff sample "$OUT" --prompt "six zero four eight" --length-scale 1.4 --temperature 3 \
+polydiff sample "$OUT" --prompt "six zero four eight" --length-scale 1.4 --temperature 1.5 \
     --out "$OUT/samples/six-zero-four-eight-slow.wav"
 
 # 3. the forward process on real utterances (noising a log-mel towards N(0, I))

@@ -14,8 +14,11 @@ SMOOTH = (25, 70, 170)
 GRID = (225, 225, 225)
 
 
-def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
-    """Bias-corrected exponential moving average (as TensorBoard's smoothing)."""
+def smooth(values: Sequence[float], weight: float | None = None) -> list[float]:
+    """Bias-corrected exponential moving average (as TensorBoard's smoothing); by default the
+    weight ``1 - 20 / len(values)`` (clipped to [0, 0.95]) averages over ~5% of the points."""
+    if weight is None:
+        weight = min(0.95, max(0.0, 1.0 - 20.0 / max(1, len(values))))
     out, avg = [], 0.0
     for i, v in enumerate(values, start=1):
         avg = weight * avg + (1 - weight) * v

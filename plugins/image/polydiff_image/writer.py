@@ -67,12 +67,18 @@ class PNGWriter(Writer):
         """For each sample, a row of ``x_t`` and a row of the predicted ``x0`` at ``steps``.
 
         ``xt``, ``x0``: ``[S, B, C, H, W]`` with ``S = len(steps)``; at most
-        ``max_trajectory_samples`` samples are drawn.
+        ``max_trajectory_samples`` samples are drawn, the first sample of each distinct prompt
+        first, so several prompts are shown rather than repeats of one.
         """
         headers = [f"t={int(t)}" for t in steps]
+        prompts = list(prompts) + [""] * (xt.shape[1] - len(prompts))
+        first: dict[str, int] = {}
+        for b, prompt in enumerate(prompts):
+            first.setdefault(prompt, b)
+        order = list(first.values()) + [b for b in range(len(prompts)) if b not in first.values()]
         rows = []
-        for b in range(min(xt.shape[1], self.max_trajectory_samples)):
-            prompt = prompts[b] if b < len(prompts) else ""
+        for b in order[: self.max_trajectory_samples]:
+            prompt = prompts[b]
             rows.append((f"{prompt}\nx_t" if prompt else "x_t", to_pictures(xt[:, b], self.min_side)))
             rows.append(("predicted x0", to_pictures(x0[:, b], self.min_side)))
         out = _target(path, "trajectory.png")

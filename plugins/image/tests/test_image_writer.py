@@ -97,6 +97,16 @@ def test_trajectory_shows_at_most_max_samples(tmp_path) -> None:
     assert b.shape[0] - a.shape[0] == 2 * (8 + PAD)
 
 
+def test_trajectory_shows_one_sample_of_each_prompt_first(tmp_path) -> None:
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
+    xt = _solid(colours, size=8)[None]  # [S=1, B=4, 3, 8, 8], sample b in colours[b]
+    (path,) = PNGWriter(min_side=8, max_trajectory_samples=2).write_trajectory(
+        [0], xt, xt, ["a", "a", "b", "b"], tmp_path / "t.png"
+    )
+    pixels = {tuple(p) for p in _read(path).reshape(-1, 3)}
+    assert [c in pixels for c in colours] == [True, False, True, False]  # samples 0 ("a") and 2 ("b")
+
+
 def test_loss_curve_png(tmp_path) -> None:
     history = [{"step": s, "loss": 1.0 / (1 + s / 10), "lr": 1e-3} for s in range(0, 500, 10)]
     (path,) = PNGWriter().write_loss_curve(history, tmp_path)

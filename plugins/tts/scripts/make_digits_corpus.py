@@ -1,4 +1,4 @@
-"""Generate the embedded ``digits`` corpus (spoken digit sequences) with espeak-ng.
+"""Generate the embedded ``spoken-digits`` corpus (digit sequences) with espeak-ng.
 
 The result is shipped inside the package (``polydiff_tts/corpora/digits``) in the LJSpeech
 layout, so tests, the demo and CI never need espeak-ng::

@@ -36,14 +36,14 @@ def small_conditioner(**options) -> GradTTSConditioner:
     ).eval()
 
 
-@pytest.mark.parametrize(("length_scale", "per_token"), [(1.0, 3), (2.0, 5), (0.5, 2)])
-def test_plan_length_follows_durations_and_length_scale(length_scale, per_token):
+@pytest.mark.parametrize("length_scale", [1.0, 2.0, 0.5])
+def test_plan_length_follows_durations_and_length_scale(length_scale):
     cond = small_conditioner()
-    fixed_duration(cond, 2.5)  # ceil(2.5 * length_scale) frames per token
+    fixed_duration(cond, 2.4)
     prompts = ["one two", "seven"]
     tokens = [2 * len(p) + 1 for p in prompts]  # characters with blanks in between and around
     plan = cond.plan(prompts, (8, 64), length_scale=length_scale)
-    assert plan.lengths == [per_token * n for n in tokens]
+    assert plan.lengths == [round(2.4 * length_scale * n) for n in tokens]
     assert plan.shape == (8, -(-max(plan.lengths) // 16) * 16)
     assert plan.uncond is None
     mu = plan.cond.concat
@@ -51,6 +51,15 @@ def test_plan_length_follows_durations_and_length_scale(length_scale, per_token)
     assert torch.all(mu[1, :, plan.lengths[1] :] == 0)
     mask = plan.cond.loss_mask[:, 0]
     assert mask.sum(1).tolist() == plan.lengths
+
+
+def test_durations_are_rounded_cumulatively():
+    """Token boundaries at round(cumsum(w)): the total is unbiased, not +0.5 frame per token."""
+    cond = small_conditioner(add_blank=False)
+    fixed_duration(cond, 1.4)
+    _, durations, frames = cond.predict_durations(["abcde"])
+    assert durations[0].tolist() == [1, 2, 1, 2, 1]  # boundaries 1.4, 2.8, 4.2, 5.6, 7.0 rounded
+    assert frames.tolist() == [7]
 
 
 def test_plan_rejects_nonpositive_length_scale():
@@ -89,13 +98,13 @@ def test_fit_takes_mel_bands_and_padding_from_the_dataset(digits_train):
 def test_pipeline_sample_lengths_follow_predicted_durations(tiny_config, tts_registry):
     build_dataset(tiny_config, tts_registry)
     model = build_model(tiny_config, tts_registry, DigitsDataset("train", max_items=8))
-    fixed_duration(model.conditioner, 1.5)
+    fixed_duration(model.conditioner, 1.3)
     pipe = DiffusionPipeline(model, tiny_config, tts_registry)
     prompts = ["nine", "one two three"]
-    tokens = torch.tensor([2 * len(p) + 1 for p in prompts])
+    tokens = [2 * len(p) + 1 for p in prompts]
     normal = pipe(prompts, steps=2, seed=0)
     slow = pipe(prompts, steps=2, seed=0, length_scale=2.0)
-    assert normal.lengths == (2 * tokens).tolist()  # ceil(1.5)
-    assert slow.lengths == (3 * tokens).tolist()  # ceil(3.0)
+    assert normal.lengths == [round(1.3 * n) for n in tokens]
+    assert slow.lengths == [round(2.6 * n) for n in tokens]
     assert slow.samples.shape[:2] == (2, 40)
     assert slow.samples.shape[-1] >= max(slow.lengths) and slow.samples.shape[-1] % 4 == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 
 import pytest
 
@@ -86,3 +87,16 @@ def test_unspeakable_text_is_an_error():
 def test_phonemes_without_phonemizer_name_the_extra():
     with pytest.raises(MissingDependencyError, match=r"polydiff-tts\[phonemes\]"):
         Tokenizer("phonemes")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("phonemizer") is None or shutil.which("espeak-ng") is None,
+    reason="needs phonemizer and espeak-ng",
+)
+def test_phoneme_inventory_is_fitted_and_rebuilt_from_the_saved_symbols():
+    tok = Tokenizer("phonemes")
+    tok.fit(["three one four", "seven two nine"])
+    assert "θ" in tok.symbols and "ɹ" in tok.symbols
+    ids = tok.encode("four one")
+    assert max(i for i in ids if i != tok.blank_id) < tok.blank_id
+    assert Tokenizer("phonemes", symbols=tok.symbols).encode("four one") == ids

@@ -78,8 +78,16 @@ class FrameVAEEncoder(Encoder):
         x = self.vae.decode(rearrange(z, "b c t h w -> (b t) c h w"))
         return rearrange(x, "(b t) c h w -> b c t h w", b=z.shape[0])
 
-    def fit(self, dataset: DiffusionDataset, *, steps: int, batch_size: int, seed: int,
-            out_dir: Path | None = None) -> dict[str, float]:
+    def fit(
+        self,
+        dataset: DiffusionDataset,
+        *,
+        steps: int,
+        batch_size: int,
+        seed: int,
+        out_dir: Path | None = None,
+    ) -> dict[str, float]:
         """Train the autoencoder on single frames of ``dataset``'s clips (see ``VAEEncoder.fit``)."""
-        return self.vae.fit(FramesOf(dataset, self.frames), steps=steps, batch_size=batch_size, seed=seed,
-                            out_dir=out_dir)
+        return self.vae.fit(
+            FramesOf(dataset, self.frames), steps=steps, batch_size=batch_size, seed=seed, out_dir=out_dir
+        )

@@ -70,7 +70,8 @@ def grid_image(
 
 
 def save_png(image: Image.Image, path: str | Path) -> Path:
+    """Save as a 256-colour PNG (the images come from a 1-D colour map, so nothing visible is lost)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, optimize=True)
+    image.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path
