@@ -65,19 +65,44 @@ class ToyWriter(Writer):
         return self._dump({"steps": list(steps), "xt": list(xt.shape)}, Path(path))
 
 
-TINY_UNET = {"model_channels": 16, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_levels": [1],
-             "head_dim": 16, "norm_groups": 8}
+TINY_UNET = {
+    "model_channels": 16,
+    "channel_mult": [1, 2],
+    "num_res_blocks": 1,
+    "attention_levels": [1],
+    "head_dim": 16,
+    "norm_groups": 8,
+}
 
 
 @hookimpl
 def polydiff_modalities():
-    quick = {"train": {"steps": 60, "batch_size": 16, "lr": 2e-3, "warmup_steps": 5, "ema_decay": 0.9,
-                       "checkpoint_every": 20, "log_every": 5},
-             "unet": TINY_UNET, "diffusion": {"num_timesteps": 100},
-             "conditioner": {"dim": 32, "depth": 1, "heads": 2},
-             "sample": {"sampler": "ddim", "steps": 10, "guidance": 2.0}}
-    return [Modality("toy", rank=1, default_dataset="toy-signals", default_conditioner="text",
-                     writer="toy-writer", presets={"quick": quick}, demo={"prompts": ["up", "down"]})]
+    quick = {
+        "train": {
+            "steps": 60,
+            "batch_size": 16,
+            "lr": 2e-3,
+            "warmup_steps": 5,
+            "ema_decay": 0.9,
+            "checkpoint_every": 20,
+            "log_every": 5,
+        },
+        "unet": TINY_UNET,
+        "diffusion": {"num_timesteps": 100},
+        "conditioner": {"dim": 32, "depth": 1, "heads": 2},
+        "sample": {"sampler": "ddim", "steps": 10, "guidance": 2.0},
+    }
+    return [
+        Modality(
+            "toy",
+            rank=1,
+            default_dataset="toy-signals",
+            default_conditioner="text",
+            writer="toy-writer",
+            presets={"quick": quick},
+            demo={"prompts": ["up", "down"]},
+        )
+    ]
 
 
 @hookimpl

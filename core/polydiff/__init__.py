@@ -141,8 +141,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from polydiff.samplers.ddim import DDIMSampler
     from polydiff.samplers.ddpm import DDPMSampler
     from polydiff.samplers.dpmpp import DPMSolverPP2MSampler
-    from polydiff.samplers.karras import EulerKarrasSampler, HeunKarrasSampler
     from polydiff.samplers.guidance import cfg_model_fn
+    from polydiff.samplers.karras import EulerKarrasSampler, HeunKarrasSampler
     from polydiff.training.checkpoint import load_checkpoint, save_checkpoint
     from polydiff.training.config import TrainConfig
     from polydiff.training.trainer import Trainer, TrainResult

@@ -18,8 +18,10 @@ def build_dataset(config: RunConfig, registry: Registry, split: str = "train") -
     """The run's dataset for ``split``; fills ``config.data_shape`` when it is unset."""
     ds = registry.build("dataset", config.dataset.name, split=split, **config.dataset.options)
     if len(ds) == 0:
-        raise DataError(f"dataset '{config.dataset.name}' ({split} split, options {config.dataset.options}) "
-                        "is empty; check its path/options")
+        raise DataError(
+            f"dataset '{config.dataset.name}' ({split} split, options {config.dataset.options}) "
+            "is empty; check its path/options"
+        )
     if config.data_shape is None:
         shape = getattr(ds, "data_shape", None) or tuple(ds[0]["x"].shape)
         config.data_shape = [int(s) for s in shape]
@@ -30,7 +32,9 @@ def collate_fn(dataset: DiffusionDataset) -> Any:
     return getattr(dataset, "collate", default_collate)
 
 
-def build_model(config: RunConfig, registry: Registry, dataset: DiffusionDataset | None = None) -> DiffusionModel:
+def build_model(
+    config: RunConfig, registry: Registry, dataset: DiffusionDataset | None = None
+) -> DiffusionModel:
     """Encoder, conditioner and UNet for ``config``.
 
     With ``dataset`` (training), the conditioner is fitted on it (vocabulary) and the
@@ -39,8 +43,9 @@ def build_model(config: RunConfig, registry: Registry, dataset: DiffusionDataset
     """
     if config.data_shape is None:
         raise DataError("config.data_shape is unset; build the dataset first")
-    encoder = registry.build("encoder", config.encoder.name, data_shape=tuple(config.data_shape),
-                             **config.encoder.options)
+    encoder = registry.build(
+        "encoder", config.encoder.name, data_shape=tuple(config.data_shape), **config.encoder.options
+    )
     conditioner = registry.build("conditioner", config.conditioner.name, **config.conditioner.options)
     if dataset is not None:
         conditioner.fit(dataset)
@@ -49,7 +54,10 @@ def build_model(config: RunConfig, registry: Registry, dataset: DiffusionDataset
     latent_shape = list(encoder.latent_shape(config.data_shape))
     config.latent_shape = latent_shape
     config.unet = dataclasses.replace(
-        config.unet, in_channels=latent_shape[0], cond_channels=conditioner.concat_channels,
-        context_dim=conditioner.context_dim)
+        config.unet,
+        in_channels=latent_shape[0],
+        cond_channels=conditioner.concat_channels,
+        context_dim=conditioner.context_dim,
+    )
     unet = UNet(config.unet)
     return DiffusionModel(unet, conditioner, encoder, GaussianDiffusion(config.diffusion))

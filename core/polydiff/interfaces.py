@@ -107,8 +107,15 @@ class Encoder(nn.Module):
         """Options that rebuild this encoder (saved in ``config.json``)."""
         return {}
 
-    def fit(self, dataset: DiffusionDataset, *, steps: int, batch_size: int, seed: int,
-            out_dir: Path | None = None) -> dict[str, float]:
+    def fit(
+        self,
+        dataset: DiffusionDataset,
+        *,
+        steps: int,
+        batch_size: int,
+        seed: int,
+        out_dir: Path | None = None,
+    ) -> dict[str, float]:
         """Train a learned encoder as a first stage; returns final metrics."""
         return {}
 
@@ -162,21 +169,24 @@ class Writer:
     Each method returns the paths it wrote.
     """
 
-    def write_samples(self, x: Tensor, prompts: Sequence[str], path: Path,
-                      lengths: Sequence[int] | None = None) -> list[Path]:
+    def write_samples(
+        self, x: Tensor, prompts: Sequence[str], path: Path, lengths: Sequence[int] | None = None
+    ) -> list[Path]:
         """Write a batch of samples (a grid, one WAV per sample, one GIF per sample).
 
         ``lengths`` (optional) is each sample's valid length along the last axis."""
         raise NotImplementedError
 
-    def write_trajectory(self, steps: Sequence[int], xt: Tensor, x0: Tensor,
-                         prompts: Sequence[str], path: Path) -> list[Path]:
+    def write_trajectory(
+        self, steps: Sequence[int], xt: Tensor, x0: Tensor, prompts: Sequence[str], path: Path
+    ) -> list[Path]:
         """Write the reverse process: ``xt`` and ``x0`` are ``[S, B, C, *spatial]`` at
         timesteps ``steps`` (decreasing), decoded to data space."""
         raise NotImplementedError
 
-    def write_forward(self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str],
-                      path: Path) -> list[Path]:
+    def write_forward(
+        self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str], path: Path
+    ) -> list[Path]:
         """Write the forward process: ``xt`` is ``[S, B, C, *spatial]`` at ``steps``."""
         raise NotImplementedError
 
@@ -188,9 +198,17 @@ class Writer:
 class Evaluator:
     """Scores a trained model with checkers independent of the generator."""
 
-    def evaluate(self, pipeline: DiffusionPipeline, out_dir: Path, *, num_per_prompt: int = 4,
-                 sampler: str = "ddim", steps: int = 50, guidance: float = 3.0,
-                 seed: int = 0) -> dict[str, Any]:
+    def evaluate(
+        self,
+        pipeline: DiffusionPipeline,
+        out_dir: Path,
+        *,
+        num_per_prompt: int = 4,
+        sampler: str = "ddim",
+        steps: int = 50,
+        guidance: float = 3.0,
+        seed: int = 0,
+    ) -> dict[str, Any]:
         """Generate, score, write ``metrics.json`` (and pictures) to ``out_dir``; return metrics."""
         raise NotImplementedError
 

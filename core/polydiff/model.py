@@ -27,8 +27,9 @@ class DiffusionModel(nn.Module):
         self.encoder.eval()
         self.encoder.requires_grad_(False)
 
-    def forward(self, batch: dict[str, Any], x0: Tensor, t: Tensor, noise: Tensor,
-                drop: Tensor | None = None) -> dict[str, Tensor]:
+    def forward(
+        self, batch: dict[str, Any], x0: Tensor, t: Tensor, noise: Tensor, drop: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """Loss terms of a batch.
 
         Args:
@@ -44,7 +45,8 @@ class DiffusionModel(nn.Module):
             x0 = x0 - cond.offset
         unet_kwargs = cond.unet_kwargs()
         diffusion_loss = self.diffusion.training_loss(
-            lambda x_t, tt: self.unet(x_t, tt, **unet_kwargs), x0, t=t, noise=noise, mask=cond.loss_mask)
+            lambda x_t, tt: self.unet(x_t, tt, **unet_kwargs), x0, t=t, noise=noise, mask=cond.loss_mask
+        )
         terms = {"diffusion": diffusion_loss, **cond.aux_losses}
         terms["loss"] = sum(terms.values())
         return terms

@@ -51,15 +51,22 @@ class DiffusionPipeline:
     >>> pipe.writer().write_samples(out.samples, out.prompts, Path("grid.png"))  # doctest: +SKIP
     """
 
-    def __init__(self, model: DiffusionModel, config: RunConfig, registry: Registry,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self, model: DiffusionModel, config: RunConfig, registry: Registry, device: str | torch.device = "cpu"
+    ):
         self.model, self.config, self.registry = model.eval(), config, registry
         self.device = torch.device(device)
         self.model.to(self.device)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, *, registry: Registry | None = None,
-                        device: str | torch.device | None = None, use_ema: bool = True) -> DiffusionPipeline:
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        *,
+        registry: Registry | None = None,
+        device: str | torch.device | None = None,
+        use_ema: bool = True,
+    ) -> DiffusionPipeline:
         """Rebuild the model a checkpoint's ``config.json`` describes and load its weights.
 
         ``path`` is a checkpoint directory or a run directory (its latest checkpoint).
@@ -89,15 +96,27 @@ class DiffusionPipeline:
         return self.registry.build("writer", self.config.writer.name, **self.config.writer.options)
 
     def make_sampler(self, name: str, steps: int, **options: Any) -> Any:
-        return self.registry.build("sampler", name, diffusion=self.model.diffusion, num_steps=steps, **options)
+        return self.registry.build(
+            "sampler", name, diffusion=self.model.diffusion, num_steps=steps, **options
+        )
 
     @torch.no_grad()
-    def __call__(self, prompts: Sequence[str] | None = None, *, num_per_prompt: int = 1,
-                 sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
-                 seed: int = 0, temperature: float | None = None, trajectory_steps: Sequence[int] | None = None,
-                 batch_size: int = 64, progress: bool = False,
-                 callback: Callable[[int, Tensor, Tensor, Tensor], None] | None = None,
-                 **options: Any) -> PipelineOutput:
+    def __call__(
+        self,
+        prompts: Sequence[str] | None = None,
+        *,
+        num_per_prompt: int = 1,
+        sampler: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int = 0,
+        temperature: float | None = None,
+        trajectory_steps: Sequence[int] | None = None,
+        batch_size: int = 64,
+        progress: bool = False,
+        callback: Callable[[int, Tensor, Tensor, Tensor], None] | None = None,
+        **options: Any,
+    ) -> PipelineOutput:
         """Generate ``num_per_prompt`` samples per prompt.
 
         Args:
@@ -123,19 +142,47 @@ class DiffusionPipeline:
         plan_opts = {k: v for k, v in options.items() if k not in sampler_keys}
         if "spacing" in defaults and _takes_spacing(self.registry, sampler):  # not Karras' samplers
             sampler_opts.setdefault("spacing", defaults["spacing"])
-        run_opts = {k: sampler_opts.pop(k) for k in ("clip_denoised", "dynamic_threshold") if k in sampler_opts}
+        run_opts = {
+            k: sampler_opts.pop(k) for k in ("clip_denoised", "dynamic_threshold") if k in sampler_opts
+        }
         run_opts.setdefault("clip_denoised", defaults.get("clip_denoised", False))
         all_prompts = [p for p in (prompts or [""]) for _ in range(num_per_prompt)]
         gen = torch.Generator().manual_seed(seed)
         chunks = [all_prompts[i : i + batch_size] for i in range(0, len(all_prompts), batch_size)]
-        outs = [self._sample_batch(c, sampler, steps, guidance, temperature, gen, trajectory_steps, progress,
-                                   callback, sampler_opts, run_opts, plan_opts) for c in chunks]
+        outs = [
+            self._sample_batch(
+                c,
+                sampler,
+                steps,
+                guidance,
+                temperature,
+                gen,
+                trajectory_steps,
+                progress,
+                callback,
+                sampler_opts,
+                run_opts,
+                plan_opts,
+            )
+            for c in chunks
+        ]
         return _concat(outs)
 
-    def _sample_batch(self, prompts: list[str], sampler_name: str, steps: int, guidance: float,
-                      temperature: float, gen: torch.Generator, trajectory_steps: Sequence[int] | None,
-                      progress: bool, callback: Callable | None, sampler_opts: dict, run_opts: dict,
-                      plan_opts: dict) -> PipelineOutput:
+    def _sample_batch(
+        self,
+        prompts: list[str],
+        sampler_name: str,
+        steps: int,
+        guidance: float,
+        temperature: float,
+        gen: torch.Generator,
+        trajectory_steps: Sequence[int] | None,
+        progress: bool,
+        callback: Callable | None,
+        sampler_opts: dict,
+        run_opts: dict,
+        plan_opts: dict,
+    ) -> PipelineOutput:
         model = self.model
         shape = tuple(self.config.latent_shape or ())
         plan = model.conditioner.plan(prompts, shape, **plan_opts)
@@ -154,9 +201,16 @@ class DiffusionPipeline:
             if callback is not None:
                 callback(i, t, x_t, x0)
 
-        x = sampler.sample(model_fn, (len(prompts), *plan.shape), generator=gen,
-                           noise_scale=temperature ** -0.5, callback=record, device=self.device,
-                           progress=progress, **run_opts)
+        x = sampler.sample(
+            model_fn,
+            (len(prompts), *plan.shape),
+            generator=gen,
+            noise_scale=temperature**-0.5,
+            callback=record,
+            device=self.device,
+            progress=progress,
+            **run_opts,
+        )
         offset = cond.offset.cpu() if cond.offset is not None else None
 
         def decode(z: Tensor) -> Tensor:
@@ -167,7 +221,7 @@ class DiffusionPipeline:
 
         out = PipelineOutput(samples=decode(x), prompts=list(prompts), lengths=plan.lengths)
         if wanted:
-            picked = [keep[w] for w in wanted if w in keep]
+            picked = list({keep[w][0]: keep[w] for w in wanted if w in keep}.values())  # one per step
             out.trajectory_steps = [p[0] for p in picked]
             out.trajectory_xt = torch.stack([decode(p[1]) for p in picked])
             out.trajectory_x0 = torch.stack([decode(p[2]) for p in picked])
@@ -182,8 +236,9 @@ def _takes_spacing(registry: Registry, sampler: str) -> bool:
 
 
 def _to(cond: Conditioning, device: torch.device) -> Conditioning:
-    moved = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in vars(cond).items()
-             if k != "aux_losses"}
+    moved = {
+        k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in vars(cond).items() if k != "aux_losses"
+    }
     return Conditioning(**moved)
 
 
@@ -192,8 +247,12 @@ def _concat(outs: list[PipelineOutput]) -> PipelineOutput:
         return outs[0]
     samples = _pad_cat([o.samples for o in outs], dim=0)
     lengths = None if outs[0].lengths is None else [n for o in outs for n in (o.lengths or [])]
-    res = PipelineOutput(samples=samples, prompts=[p for o in outs for p in o.prompts], lengths=lengths,
-                         trajectory_steps=outs[0].trajectory_steps)
+    res = PipelineOutput(
+        samples=samples,
+        prompts=[p for o in outs for p in o.prompts],
+        lengths=lengths,
+        trajectory_steps=outs[0].trajectory_steps,
+    )
     if outs[0].trajectory_xt is not None:
         res.trajectory_xt = _pad_cat([o.trajectory_xt for o in outs], dim=1)
         res.trajectory_x0 = _pad_cat([o.trajectory_x0 for o in outs], dim=1)

@@ -20,8 +20,13 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 
 #: Sampling defaults; a modality's preset section ``sample`` overrides them.
-DEFAULT_SAMPLE: dict[str, Any] = {"sampler": "ddim", "steps": 50, "guidance": 3.0, "temperature": 1.0,
-                                  "clip_denoised": False}
+DEFAULT_SAMPLE: dict[str, Any] = {
+    "sampler": "ddim",
+    "steps": 50,
+    "guidance": 3.0,
+    "temperature": 1.0,
+    "clip_denoised": False,
+}
 
 
 @dataclass
@@ -54,10 +59,17 @@ class RunConfig:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def for_modality(cls, modality: str, *, preset: str = "quick", dataset: str | None = None,
-                     encoder: str | None = None, conditioner: str | None = None,
-                     overrides: dict[str, dict[str, Any]] | None = None,
-                     registry: Registry | None = None) -> RunConfig:
+    def for_modality(
+        cls,
+        modality: str,
+        *,
+        preset: str = "quick",
+        dataset: str | None = None,
+        encoder: str | None = None,
+        conditioner: str | None = None,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        registry: Registry | None = None,
+    ) -> RunConfig:
         """Defaults of ``modality`` with its ``preset``, then ``overrides`` ({section: {field: value}})."""
         from polydiff import __version__
         from polydiff.plugins import get_registry
@@ -65,14 +77,21 @@ class RunConfig:
         registry = registry or get_registry()
         mod = registry.modality(modality)
         if preset not in mod.presets and mod.presets:
-            raise ConfigError(f"modality '{modality}' has no preset '{preset}'; "
-                              f"known presets: {', '.join(sorted(mod.presets))}")
+            raise ConfigError(
+                f"modality '{modality}' has no preset '{preset}'; "
+                f"known presets: {', '.join(sorted(mod.presets))}"
+            )
         p = copy.deepcopy(mod.presets.get(preset, {}))
-        names = {"dataset": dataset or mod.default_dataset, "encoder": encoder or mod.default_encoder,
-                 "conditioner": conditioner or mod.default_conditioner}
+        names = {
+            "dataset": dataset or mod.default_dataset,
+            "encoder": encoder or mod.default_encoder,
+            "conditioner": conditioner or mod.default_conditioner,
+        }
         if names["dataset"] is None:
-            raise ConfigError(f"modality '{modality}' has no default dataset; pass --dataset "
-                              f"({', '.join(registry.names('dataset', modality=modality))})")
+            raise ConfigError(
+                f"modality '{modality}' has no default dataset; pass --dataset "
+                f"({', '.join(registry.names('dataset', modality=modality))})"
+            )
         for kind, name in names.items():
             registry.component(kind, name)  # unknown names fail here, listing the known ones
         sections = {k: v for k, v in p.items() if k != "by_encoder"}
@@ -104,8 +123,10 @@ class RunConfig:
             polydiff_version=__version__,
         )
         if cfg.unet.dims != mod.rank:
-            raise ConfigError(f"preset '{preset}' of '{modality}' sets unet.dims={cfg.unet.dims}, "
-                              f"but the modality has rank {mod.rank}")
+            raise ConfigError(
+                f"preset '{preset}' of '{modality}' sets unet.dims={cfg.unet.dims}, "
+                f"but the modality has rank {mod.rank}"
+            )
         return cfg
 
     def apply_overrides(self, assignments: list[str]) -> None:
@@ -127,8 +148,10 @@ class RunConfig:
             elif dataclasses.is_dataclass(target):
                 setattr(self, section, _replace_fields(target, {name: value}, section))
             else:
-                raise ConfigError(f"--set: unknown section '{section}' in '{item}'; known sections: "
-                                  "train, unet, diffusion, sample, dataset, encoder, conditioner")
+                raise ConfigError(
+                    f"--set: unknown section '{section}' in '{item}'; known sections: "
+                    "train, unet, diffusion, sample, dataset, encoder, conditioner"
+                )
 
     # ------------------------------------------------------------------ (de)serialising
     def to_dict(self) -> dict[str, Any]:
@@ -138,11 +161,15 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
         version = data.get("format_version")
         if version is None or "modality" not in data:
-            raise CheckpointError(f"{source} is not a polydiff run config (no 'format_version'/'modality'); "
-                                  "point at a directory written by `polydiff train`")
+            raise CheckpointError(
+                f"{source} is not a polydiff run config (no 'format_version'/'modality'); "
+                "point at a directory written by `polydiff train`"
+            )
         if version > FORMAT_VERSION:
-            raise CheckpointError(f"{source} has format_version {version}, newer than this polydiff "
-                                  f"understands ({FORMAT_VERSION}); upgrade polydiff")
+            raise CheckpointError(
+                f"{source} has format_version {version}, newer than this polydiff "
+                f"understands ({FORMAT_VERSION}); upgrade polydiff"
+            )
         d = dict(data)
         try:
             for key in ("dataset", "encoder", "conditioner", "writer", "evaluator"):

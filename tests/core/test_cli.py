@@ -18,14 +18,46 @@ def cli(toy_registry, monkeypatch):
 
 def test_train_sample_noise_demo(cli, tmp_path, capsys):
     run = tmp_path / "run"
-    assert cli(["train", "toy", "--steps", "6", "--out", str(run), "--no-progress",
-                "--set", "train.checkpoint_every=3"]) == 0
+    assert (
+        cli(
+            [
+                "train",
+                "toy",
+                "--steps",
+                "6",
+                "--out",
+                str(run),
+                "--no-progress",
+                "--set",
+                "train.checkpoint_every=3",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "trained toy on toy-signals to step 6" in out and str(run / "checkpoints" / "step-0000006") in out
 
     sample = tmp_path / "s.json"
-    assert cli(["sample", str(run), "--prompt", "up", "--prompt", "down", "--num", "2", "--steps", "4",
-                "--out", str(sample), "--trajectory"]) == 0
+    assert (
+        cli(
+            [
+                "sample",
+                str(run),
+                "--prompt",
+                "up",
+                "--prompt",
+                "down",
+                "--num",
+                "2",
+                "--steps",
+                "4",
+                "--out",
+                str(sample),
+                "--trajectory",
+            ]
+        )
+        == 0
+    )
     written = json.loads(sample.read_text())
     assert written["prompts"] == ["up", "up", "down", "down"] and len(written["x"]) == 4
     assert written["note"] == "from-dataset"  # writer options stored at training time
@@ -46,13 +78,16 @@ def test_train_sample_noise_demo(cli, tmp_path, capsys):
     assert (tmp_path / "demo" / "toy" / "forward.json").exists()
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["train", "tyo"], "unknown modality 'tyo'. Did you mean 'toy'?"),
-    (["train", "toy", "--dataset", "toy-signal"], "Did you mean 'toy-signals'?"),
-    (["train", "toy", "--precision", "fp16", "--device", "cpu"], "fp16 training needs a CUDA GPU"),
-    (["sample", "/nonexistent/run"], "/nonexistent/run does not exist"),
-    (["noise", "toy", "--steps", "0,100"], r"--steps must lie in \[0, 99\]"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "tyo"], "unknown modality 'tyo'. Did you mean 'toy'?"),
+        (["train", "toy", "--dataset", "toy-signal"], "Did you mean 'toy-signals'?"),
+        (["train", "toy", "--precision", "fp16", "--device", "cpu"], "fp16 training needs a CUDA GPU"),
+        (["sample", "/nonexistent/run"], "/nonexistent/run does not exist"),
+        (["noise", "toy", "--steps", "0,100"], r"--steps must lie in \[0, 99\]"),
+    ],
+)
 def test_bad_input_is_one_clear_line(cli, argv, message, capsys):
     assert cli(argv) == 2
     err = capsys.readouterr().err

@@ -30,8 +30,9 @@ def test_json_round_trip(toy_registry, tmp_path):
 
 def test_set_assignments(toy_registry):
     cfg = RunConfig.for_modality("toy", registry=toy_registry)
-    cfg.apply_overrides(["train.lr=0.5", "unet.channel_mult=[1,2,2]", "sample.sampler=ddpm",
-                         "conditioner.depth=3"])
+    cfg.apply_overrides(
+        ["train.lr=0.5", "unet.channel_mult=[1,2,2]", "sample.sampler=ddpm", "conditioner.depth=3"]
+    )
     assert cfg.train.lr == 0.5 and cfg.unet.channel_mult == (1, 2, 2)
     assert cfg.sample["sampler"] == "ddpm" and cfg.conditioner.options["depth"] == 3
     with pytest.raises(ConfigError, match="unknown train field.*'lrr'"):
@@ -40,11 +41,17 @@ def test_set_assignments(toy_registry):
         cfg.apply_overrides(["lr=1"])
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"modality": "tyo"}, "unknown modality 'tyo'. Did you mean 'toy'"),
-    ({"modality": "toy", "dataset": "toy-signal"}, "unknown dataset 'toy-signal'. Did you mean 'toy-signals'"),
-    ({"modality": "toy", "encoder": "vea"}, "unknown encoder 'vea'.*Known encoders: identity"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"modality": "tyo"}, "unknown modality 'tyo'. Did you mean 'toy'"),
+        (
+            {"modality": "toy", "dataset": "toy-signal"},
+            "unknown dataset 'toy-signal'. Did you mean 'toy-signals'",
+        ),
+        ({"modality": "toy", "encoder": "vea"}, "unknown encoder 'vea'.*Known encoders: identity"),
+    ],
+)
 def test_unknown_names_list_the_known_ones(toy_registry, kwargs, message):
     with pytest.raises(UnknownNameError, match=message):
         RunConfig.for_modality(registry=toy_registry, **kwargs)

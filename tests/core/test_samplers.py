@@ -120,7 +120,8 @@ def test_convergence_orders() -> None:
 
 
 def test_full_ddpm_chain_samples_the_data_distribution() -> None:
-    diffusion = GaussianDiffusion(DiffusionConfig(num_timesteps=300, beta_end=0.015))  # 0.05 after the 1000/T scaling
+    # beta_end 0.015 becomes 0.05 after the 1000/T scaling
+    diffusion = GaussianDiffusion(DiffusionConfig(num_timesteps=300, beta_end=0.015))
     sampler = DDPMSampler(diffusion)
     assert sampler.timesteps.tolist() == list(range(299, -1, -1))
     x = sampler.sample(gaussian_oracle(diffusion), SHAPE, generator=seeded(3))

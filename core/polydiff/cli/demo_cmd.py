@@ -13,9 +13,12 @@ ORDER = ("image", "tts", "video")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train a small model on embedded data and show what it makes",
-                       description="For each modality: quick training, samples for its demo prompts "
-                                   "(held-out ones included), the reverse and forward process.")
+    p = sub.add_parser(
+        "demo",
+        help="train a small model on embedded data and show what it makes",
+        description="For each modality: quick training, samples for its demo prompts "
+        "(held-out ones included), the reverse and forward process.",
+    )
     p.add_argument("modality", nargs="?", default="all", help="a modality, or all (default)")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where runs and pictures go")
     p.add_argument("--steps", type=int, help="override the training steps (smoke runs)")
@@ -56,22 +59,34 @@ def demo_modality(name: str, out: Path, *, steps: int | None = None, device: str
     registry = get_registry()
     demo = registry.modality(name).demo
     overrides = {"train": {"steps": steps}} if steps else {}
-    config = RunConfig.for_modality(name, preset=demo.get("preset", "quick"), dataset=demo.get("dataset"),
-                                    encoder=demo.get("encoder"), overrides=overrides)
+    config = RunConfig.for_modality(
+        name,
+        preset=demo.get("preset", "quick"),
+        dataset=demo.get("dataset"),
+        encoder=demo.get("encoder"),
+        overrides=overrides,
+    )
     print(f"== demo {name}: training on {config.dataset.name} ({config.train.steps} steps) -> {out}")
     result = Trainer(config, out, device=device).fit()
     pipe = DiffusionPipeline.from_checkpoint(out, registry=registry, device=device)
     prompts = list(demo.get("prompts", [""]))
     T = pipe.config.diffusion.num_timesteps
     sample_opts = dict(demo.get("sample", {}))
-    gen = pipe(prompts, num_per_prompt=int(demo.get("num_per_prompt", 1)), seed=0,
-               trajectory_steps=trajectory_timesteps(T), progress=True, **sample_opts)
+    gen = pipe(
+        prompts,
+        num_per_prompt=int(demo.get("num_per_prompt", 1)),
+        seed=0,
+        trajectory_steps=trajectory_timesteps(T),
+        progress=True,
+        **sample_opts,
+    )
     writer = pipe.writer()
     ext = getattr(writer, "extension", "")
     paths = list(result.outputs)
     paths += writer.write_samples(gen.samples, gen.prompts, out / f"samples{ext}", lengths=gen.lengths)
-    paths += writer.write_trajectory(gen.trajectory_steps, gen.trajectory_xt, gen.trajectory_x0,
-                                     gen.prompts, out / f"reverse{ext}")
+    paths += writer.write_trajectory(
+        gen.trajectory_steps, gen.trajectory_xt, gen.trajectory_x0, gen.prompts, out / f"reverse{ext}"
+    )
     # the forward process on real training items, for comparison
     from polydiff.builder import build_dataset
 
@@ -83,7 +98,13 @@ def demo_modality(name: str, out: Path, *, steps: int | None = None, device: str
         enc = pipe.model.encoder.cpu()
         x0 = enc.encode(batch["x"])
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
-        xt = torch.stack([enc.decode(pipe.model.diffusion.q_sample(x0, torch.full((len(items),), s), noise))
-                          for s in steps_fw])
-    paths += writer.write_forward(steps_fw, xt, [str(it.get("text", "")) for it in items], out / f"forward{ext}")
+        xt = torch.stack(
+            [
+                enc.decode(pipe.model.diffusion.q_sample(x0, torch.full((len(items),), s), noise))
+                for s in steps_fw
+            ]
+        )
+    paths += writer.write_forward(
+        steps_fw, xt, [str(it.get("text", "")) for it in items], out / f"forward{ext}"
+    )
     return [Path(p) for p in paths]

@@ -10,8 +10,11 @@ from polydiff.cli.common import add_sampling_arguments, sampling_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score a trained model with its modality's evaluator",
-                       description="Generate for the evaluation prompts and score the samples.")
+    p = sub.add_parser(
+        "evaluate",
+        help="score a trained model with its modality's evaluator",
+        description="Generate for the evaluation prompts and score the samples.",
+    )
     p.add_argument("checkpoint", type=Path, help="run directory or checkpoints/step-*")
     p.add_argument("--out", type=Path, help="directory for metrics.json and pictures (default: RUN/eval)")
     p.add_argument("--num-per-prompt", type=int, default=4, help="samples per evaluation prompt")
@@ -28,11 +31,16 @@ def run(args: argparse.Namespace) -> int:
     if cfg.evaluator is None:
         raise ConfigError(f"modality '{cfg.modality}' registers no evaluator; nothing to score")
     evaluator = pipe.registry.build("evaluator", cfg.evaluator.name, **cfg.evaluator.options)
-    run_dir = args.checkpoint.parent.parent if args.checkpoint.parent.name == "checkpoints" else args.checkpoint
+    run_dir = (
+        args.checkpoint.parent.parent if args.checkpoint.parent.name == "checkpoints" else args.checkpoint
+    )
     out = args.out or run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    opts = {k: v for k, v in sampling_options(args).items()
-            if v is not None and k in ("sampler", "steps", "guidance")}
+    opts = {
+        k: v
+        for k, v in sampling_options(args).items()
+        if v is not None and k in ("sampler", "steps", "guidance")
+    }
     opts.setdefault("sampler", cfg.sample.get("sampler", "ddim"))
     opts.setdefault("steps", cfg.sample.get("steps", 50))
     opts.setdefault("guidance", cfg.sample.get("guidance", 3.0))

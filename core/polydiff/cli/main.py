@@ -17,7 +17,8 @@ COMMANDS = ("plugins_cmd", "train_cmd", "sample_cmd", "noise_cmd", "evaluate_cmd
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="polydiff", description="Multi-modality diffusion: train, sample and inspect models.")
+        prog="polydiff", description="Multi-modality diffusion: train, sample and inspect models."
+    )
     parser.add_argument("--version", action="version", version=f"polydiff {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:

@@ -9,13 +9,19 @@ from polydiff.cli.common import print_outputs, trajectory_timesteps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("noise", help="show the forward (noising) process on real data",
-                       description="Noise a few dataset items at increasing timesteps and write them.")
+    p = sub.add_parser(
+        "noise",
+        help="show the forward (noising) process on real data",
+        description="Noise a few dataset items at increasing timesteps and write them.",
+    )
     p.add_argument("modality", help="a modality from `polydiff plugins`")
     p.add_argument("--dataset", help="dataset name (default: the modality's)")
     p.add_argument("--data-path", help="path option of folder/corpus datasets")
-    p.add_argument("--checkpoint", type=Path,
-                   help="take encoder and schedule from this run (needed for learned encoders such as vae)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="take encoder and schedule from this run (needed for learned encoders such as vae)",
+    )
     p.add_argument("--num", type=int, default=4, help="items to noise")
     p.add_argument("--steps", help="comma-separated timesteps (default: 8 from 0 to T-1)")
     p.add_argument("--seed", type=int, default=0)
@@ -48,12 +54,13 @@ def run(args: argparse.Namespace) -> int:
         dataset = build_dataset(config, registry, "train")
         encoder = build_model(config, registry).encoder
         if encoder.trainable and not encoder.is_fitted:
-            raise ConfigError(f"encoder '{config.encoder.name}' is learned; pass --checkpoint RUN_DIR "
-                              "of a run that trained it")
+            raise ConfigError(
+                f"encoder '{config.encoder.name}' is learned; pass --checkpoint RUN_DIR "
+                "of a run that trained it"
+            )
     diffusion = GaussianDiffusion(config.diffusion)
     T = config.diffusion.num_timesteps
-    steps = ([int(s) for s in args.steps.split(",")] if args.steps
-             else sorted(trajectory_timesteps(T)))
+    steps = [int(s) for s in args.steps.split(",")] if args.steps else sorted(trajectory_timesteps(T))
     if any(not 0 <= s < T for s in steps):
         raise ConfigError(f"--steps must lie in [0, {T - 1}], got {steps}")
     n = min(args.num, len(dataset))
@@ -64,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
         x0 = encoder.encode(batch["x"])
         noise = torch.randn(x0.shape, generator=gen)
         frames = [encoder.decode(diffusion.q_sample(x0, torch.full((n,), s), noise)) for s in steps]
-    writer_options = {**getattr(dataset, "writer_options", dict)(), **(config.writer.options if config.writer else {})}
+    writer_options = {
+        **getattr(dataset, "writer_options", dict)(),
+        **(config.writer.options if config.writer else {}),
+    }
     if config.writer is None:
         raise ConfigError(f"modality '{config.modality}' has no writer")
     writer = registry.build("writer", config.writer.name, **writer_options)

@@ -28,11 +28,25 @@ class TextConditioner(Conditioner):
         max_length: Prompts are cut to this many tokens.
     """
 
-    def __init__(self, dim: int = 128, depth: int = 2, heads: int = 4, tokenizer: str = "word",
-                 vocab: Sequence[str] | None = None, max_length: int = 32, dropout: float = 0.0):
+    def __init__(
+        self,
+        dim: int = 128,
+        depth: int = 2,
+        heads: int = 4,
+        tokenizer: str = "word",
+        vocab: Sequence[str] | None = None,
+        max_length: int = 32,
+        dropout: float = 0.0,
+    ):
         super().__init__()
-        self.options = {"dim": dim, "depth": depth, "heads": heads, "tokenizer": tokenizer,
-                        "max_length": max_length, "dropout": dropout}
+        self.options = {
+            "dim": dim,
+            "depth": depth,
+            "heads": heads,
+            "tokenizer": tokenizer,
+            "max_length": max_length,
+            "dropout": dropout,
+        }
         self.tokenizer = Tokenizer(tokenizer, vocab, max_length)
         self.context_dim = dim
         self._build()
@@ -41,8 +55,15 @@ class TextConditioner(Conditioner):
         o = self.options
         self.embed = nn.Embedding(self.tokenizer.vocab_size, o["dim"])
         self.pos = nn.Parameter(torch.randn(o["max_length"], o["dim"]) * 0.02)
-        layer = nn.TransformerEncoderLayer(o["dim"], o["heads"], 4 * o["dim"], o["dropout"],
-                                           activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            o["dim"],
+            o["heads"],
+            4 * o["dim"],
+            o["dropout"],
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.encoder = nn.TransformerEncoder(layer, o["depth"], enable_nested_tensor=False)
         self.norm = nn.LayerNorm(o["dim"])
 
@@ -52,8 +73,10 @@ class TextConditioner(Conditioner):
         if texts is None:
             texts = [dataset[i].get("text", "") for i in range(len(dataset))]
         if not any(texts):
-            raise DataError("the text conditioner needs captions, but the dataset has none; "
-                            "use --conditioner none for unconditional training")
+            raise DataError(
+                "the text conditioner needs captions, but the dataset has none; "
+                "use --conditioner none for unconditional training"
+            )
         self.tokenizer.fit(texts)
         self._build()
 
@@ -75,5 +98,6 @@ class TextConditioner(Conditioner):
         return self.encode(texts)
 
     def plan(self, prompts: Sequence[str], shape: tuple[int, ...], **options: Any) -> SamplingPlan:
-        return SamplingPlan(cond=self.encode(prompts), uncond=self.encode([""] * len(prompts)),
-                            shape=tuple(shape))
+        return SamplingPlan(
+            cond=self.encode(prompts), uncond=self.encode([""] * len(prompts)), shape=tuple(shape)
+        )

@@ -90,7 +90,10 @@ def make_beta_schedule(
         # as improved-diffusion does. Without this, T = 100 would end at abar_T = 0.37 and
         # sampling from N(0, I) would start far from anything seen in training.
         scale = 1000 / num_timesteps
-        beta_start, beta_end = min(beta_start * scale, COSINE_MAX_BETA), min(beta_end * scale, COSINE_MAX_BETA)
+        beta_start, beta_end = (
+            min(beta_start * scale, COSINE_MAX_BETA),
+            min(beta_end * scale, COSINE_MAX_BETA),
+        )
     return SCHEDULES[name](num_timesteps, beta_start, beta_end)
 
 

@@ -20,14 +20,24 @@ class StepBatchSampler(Sampler[list[int]]):
     processes see exactly the samples one process would.
     """
 
-    def __init__(self, num_items: int, batch_size: int, seed: int, start_step: int = 0,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        num_items: int,
+        batch_size: int,
+        seed: int,
+        start_step: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if num_items < batch_size:
-            raise DataError(f"the dataset has {num_items} items, fewer than the batch size {batch_size}; "
-                            "lower --batch-size or add data")
+            raise DataError(
+                f"the dataset has {num_items} items, fewer than the batch size {batch_size}; "
+                "lower --batch-size or add data"
+            )
         if batch_size % world_size:
-            raise DataError(f"batch size {batch_size} is not divisible by the {world_size} processes; "
-                            "choose a multiple")
+            raise DataError(
+                f"batch size {batch_size} is not divisible by the {world_size} processes; choose a multiple"
+            )
         self.n, self.batch, self.seed, self.start = num_items, batch_size, seed, start_step
         self.rank, self.world = rank, world_size
         self.per_epoch = num_items // batch_size

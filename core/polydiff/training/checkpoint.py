@@ -33,7 +33,12 @@ from polydiff.errors import CheckpointError
 from polydiff.run_config import RunConfig
 
 CONFIG, MODEL, EMA, OPTIMIZER, STATE = (
-    "config.json", "model.safetensors", "ema.safetensors", "optimizer.safetensors", "trainer_state.json")
+    "config.json",
+    "model.safetensors",
+    "ema.safetensors",
+    "optimizer.safetensors",
+    "trainer_state.json",
+)
 
 
 @dataclass
@@ -81,9 +86,16 @@ def optimizer_from_tensors(tensors: dict[str, Tensor], meta: dict[str, Any]) -> 
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save_checkpoint(run_dir: str | Path, step: int, config: RunConfig, model: dict[str, Tensor],
-                    ema: dict[str, Tensor] | None = None, optimizer: dict[str, Any] | None = None,
-                    state: dict[str, Any] | None = None, keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir: str | Path,
+    step: int,
+    config: RunConfig,
+    model: dict[str, Tensor],
+    ema: dict[str, Tensor] | None = None,
+    optimizer: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
+    keep: int = 2,
+) -> Path:
     """Write ``run_dir/checkpoints/step-NNNNNNN`` atomically and point ``run_dir/latest`` at it.
 
     Older checkpoints beyond the newest ``keep`` are removed afterwards.
@@ -127,8 +139,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if (path / CONFIG).is_file():
         return path
     if not path.exists():
-        raise CheckpointError(f"{path} does not exist; pass a run directory written by `polydiff train` "
-                              "or one of its checkpoints/step-* directories")
+        raise CheckpointError(
+            f"{path} does not exist; pass a run directory written by `polydiff train` "
+            "or one of its checkpoints/step-* directories"
+        )
     pointer = path / "latest"
     if pointer.is_file():
         candidate = path / "checkpoints" / pointer.read_text().strip()
@@ -137,8 +151,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
     complete = sorted(p for p in (path / "checkpoints").glob("step-*") if (p / CONFIG).is_file())
     if complete:
         return complete[-1]
-    raise CheckpointError(f"{path} holds no checkpoint (no config.json, no checkpoints/step-*); "
-                          "train first with `polydiff train`")
+    raise CheckpointError(
+        f"{path} holds no checkpoint (no config.json, no checkpoints/step-*); "
+        "train first with `polydiff train`"
+    )
 
 
 def _load_tensors(file: Path, what: str) -> dict[str, Tensor]:
@@ -147,8 +163,10 @@ def _load_tensors(file: Path, what: str) -> dict[str, Tensor]:
     except FileNotFoundError as exc:
         raise CheckpointError(f"{file} is missing; the checkpoint is incomplete") from exc
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{file} cannot be read as safetensors ({exc}); the {what} file is "
-                              "truncated or not a polydiff checkpoint: use another checkpoint") from exc
+        raise CheckpointError(
+            f"{file} cannot be read as safetensors ({exc}); the {what} file is "
+            "truncated or not a polydiff checkpoint: use another checkpoint"
+        ) from exc
 
 
 def load_checkpoint(path: str | Path, *, training_state: bool = False) -> Checkpoint:
@@ -183,7 +201,11 @@ def load_state_strict(module: torch.nn.Module, tensors: dict[str, Tensor], sourc
             parts.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})")
         if wrong:
             k = wrong[0]
-            parts.append(f"shape mismatch for {k}: file {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}")
-        raise CheckpointError(f"{source} does not match the model its config.json describes: "
-                              f"{'; '.join(parts)}. Was the file copied from another run?")
+            parts.append(
+                f"shape mismatch for {k}: file {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}"
+            )
+        raise CheckpointError(
+            f"{source} does not match the model its config.json describes: "
+            f"{'; '.join(parts)}. Was the file copied from another run?"
+        )
     module.load_state_dict(tensors)

@@ -32,7 +32,11 @@ def init_distributed(device: str | None = None) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    dev = torch.device(f"cuda:{local}" if use_cuda else "cpu") if device in (None, "cuda") else torch.device(device)
+    dev = (
+        torch.device(f"cuda:{local}" if use_cuda else "cpu")
+        if device in (None, "cuda")
+        else torch.device(device)
+    )
     if use_cuda:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():

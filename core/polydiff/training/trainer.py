@@ -47,7 +47,9 @@ def _slice_batch(batch: dict[str, Any], sl: slice) -> dict[str, Any]:
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    return {
+        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+    }
 
 
 class Trainer:
@@ -69,8 +71,16 @@ class Trainer:
         progress: Show a tqdm bar (rank 0).
     """
 
-    def __init__(self, config: RunConfig, run_dir: str | Path, *, registry: Registry | None = None,
-                 resume: bool = False, device: str | None = None, progress: bool = True):
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: str | Path,
+        *,
+        registry: Registry | None = None,
+        resume: bool = False,
+        device: str | None = None,
+        progress: bool = True,
+    ):
         self.config, self.run_dir = config, Path(run_dir)
         self.registry = registry or get_registry()
         self.resume, self.progress = resume, progress
@@ -80,8 +90,10 @@ class Trainer:
         if tc.precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"train.precision must be fp32, bf16 or fp16, not '{tc.precision}'")
         if tc.precision == "fp16" and self.dist.device.type != "cuda":
-            raise ConfigError("fp16 training needs a CUDA GPU (it relies on a gradient scaler); "
-                              "on the CPU use --precision bf16 or fp32")
+            raise ConfigError(
+                "fp16 training needs a CUDA GPU (it relies on a gradient scaler); "
+                "on the CPU use --precision bf16 or fp32"
+            )
 
     # ------------------------------------------------------------------ set-up
     def _setup(self) -> None:
@@ -102,10 +114,17 @@ class Trainer:
             self.last_checkpoint = ckpt.path
         elif self.model.encoder.trainable and not self.model.encoder.is_fitted:
             if info.is_main:
-                tqdm.write(f"training the first stage ({cfg.encoder.name}) for {cfg.train.encoder_steps} steps")
-            self.model.encoder.fit(self.dataset, steps=cfg.train.encoder_steps,
-                                   batch_size=cfg.train.batch_size, seed=cfg.train.seed,
-                                   out_dir=self.run_dir if info.is_main else None)
+                tqdm.write(
+                    f"fitting the first stage ({cfg.encoder.name}, up to {cfg.train.encoder_steps} steps)",
+                    file=sys.stderr,
+                )
+            self.model.encoder.fit(
+                self.dataset,
+                steps=cfg.train.encoder_steps,
+                batch_size=cfg.train.batch_size,
+                seed=cfg.train.seed,
+                out_dir=self.run_dir if info.is_main else None,
+            )
             cfg.encoder.options = self.model.encoder.config()
         self.model.freeze_encoder()
         self.model.to(info.device)
@@ -122,19 +141,33 @@ class Trainer:
             self.forward = torch.compile(self.model)
         if info.enabled:
             self.forward = DistributedDataParallel(
-                self.forward, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+                self.forward, device_ids=[info.device.index] if info.device.type == "cuda" else None
+            )
         self.scaler = torch.amp.GradScaler("cuda") if cfg.train.precision == "fp16" else None
-        sampler = StepBatchSampler(len(self.dataset), cfg.train.batch_size, cfg.train.seed,
-                                   self.start_step, info.rank, info.world_size)
-        self.loader = DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate_fn(self.dataset),
-                                 num_workers=cfg.train.num_workers,
-                                 persistent_workers=cfg.train.num_workers > 0)
+        sampler = StepBatchSampler(
+            len(self.dataset),
+            cfg.train.batch_size,
+            cfg.train.seed,
+            self.start_step,
+            info.rank,
+            info.world_size,
+        )
+        self.loader = DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            collate_fn=collate_fn(self.dataset),
+            num_workers=cfg.train.num_workers,
+            persistent_workers=cfg.train.num_workers > 0,
+        )
         self.writer = None
         if cfg.writer is not None:
             options = dict(getattr(self.dataset, "writer_options", dict)())
             cfg.writer.options = {**options, **cfg.writer.options}
-        self.loggers = [self.registry.build("logger", name, run_dir=self.run_dir)
-                        for name in cfg.train.loggers] if info.is_main else []
+        self.loggers = (
+            [self.registry.build("logger", name, run_dir=self.run_dir) for name in cfg.train.loggers]
+            if info.is_main
+            else []
+        )
 
     # ------------------------------------------------------------------ one step
     def _step_noise(self, step: int, x0: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -192,7 +225,8 @@ class Trainer:
             raise TrainingDiverged(
                 f"training diverged at step {step + 1}: {bad}. Nothing was overwritten; the last good "
                 f"checkpoint is {last}. Try a lower --lr, --precision fp32, or stronger grad clipping "
-                "(--set train.grad_clip=0.5), then --resume")
+                "(--set train.grad_clip=0.5), then --resume"
+            )
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if cfg.grad_clip > 0:
@@ -214,10 +248,17 @@ class Trainer:
             if self.ema is not None:
                 ema = self.ema.state_dict()
             self.last_checkpoint = save_checkpoint(
-                self.run_dir, step, self.config, self.model.state_dict(), ema=ema,
+                self.run_dir,
+                step,
+                self.config,
+                self.model.state_dict(),
+                ema=ema,
                 optimizer=self.optimizer.state_dict(),
-                state={"ema_updates": self.ema.num_updates if self.ema else 0,
-                       "world_size": self.dist.world_size})
+                state={
+                    "ema_updates": self.ema.num_updates if self.ema else 0,
+                    "world_size": self.dist.world_size,
+                },
+            )
         D.barrier(self.dist)
         return self.last_checkpoint
 
@@ -257,8 +298,15 @@ class Trainer:
         log = self._open_log() if info.is_main else None
         previous = self._install_signal_handlers()
         step = self.start_step
-        bar = tqdm(total=cfg.train.steps, initial=step, desc=f"train {cfg.modality}", unit="step",
-                   disable=not (self.progress and info.is_main), dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(
+            total=cfg.train.steps,
+            initial=step,
+            desc=f"train {cfg.modality}",
+            unit="step",
+            disable=not (self.progress and info.is_main),
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
         batches: Iterator[dict[str, Any]] = iter(self.loader)
         self.model.train()
         t0 = time.perf_counter()
@@ -281,8 +329,11 @@ class Trainer:
                     self._save(step)
                 if stop:
                     name = signal.Signals(self._stop_signal).name
-                    tqdm.write(f"{name} received: saved step {step} to {self.last_checkpoint}; "
-                               f"continue with --resume", file=sys.stderr)
+                    tqdm.write(
+                        f"{name} received: saved step {step} to {self.last_checkpoint}; "
+                        f"continue with --resume",
+                        file=sys.stderr,
+                    )
                     break
         finally:
             bar.close()
@@ -294,8 +345,14 @@ class Trainer:
                 logger.close()
             D.cleanup(info)
         outputs = self._write_loss_curve() if info.is_main else []
-        return TrainResult(self.run_dir, self.last_checkpoint, history, step,
-                           interrupted=self._stop_signal is not None, outputs=outputs)
+        return TrainResult(
+            self.run_dir,
+            self.last_checkpoint,
+            history,
+            step,
+            interrupted=self._stop_signal is not None,
+            outputs=outputs,
+        )
 
     def _write_loss_curve(self) -> list[Path]:
         cfg = self.config
