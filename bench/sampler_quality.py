@@ -42,6 +42,7 @@ from line_chart import Panel, Series, draw_line_chart  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 FIGURE = ROOT / "docs" / "img" / "sampler_quality.png"
+FINDINGS = ROOT / "bench" / "findings" / "sampler_quality.md"
 SECTION = "## Samplers: quality against network evaluations"
 SAMPLERS = ("ddpm", "ddim", "dpmpp-2m", "euler", "heun")
 NFES = (5, 10, 20, 50, 100)
@@ -288,8 +289,8 @@ def plot(results: list[dict[str, Any]], path: Path) -> Path:
     return draw_line_chart(panels, path, x_range=(4, 1000))
 
 
-def render(results: list[dict[str, Any]], figure: Path) -> str:
-    """The Markdown body of the docs section."""
+def render(results: list[dict[str, Any]], figure: Path, findings: str = "") -> str:
+    """The Markdown body of the docs section; ``findings`` (Markdown) is appended as is."""
     rel = os.path.relpath(figure, BENCHMARKS_PAGE.parent)
     parts = [
         "Each sampler at 5, 10, 20, 50 and 100 network evaluations (NFE) and DDPM at 1000 steps (the "
@@ -354,6 +355,8 @@ def render(results: list[dict[str, Any]], figure: Path) -> str:
                 "",
                 f"Skipped (estimated over {res['max_seconds']:.0f} s each): {', '.join(skipped)} NFE.",
             ]
+    if findings.strip():
+        parts += ["", findings.strip()]
     return "\n".join(parts)
 
 
@@ -464,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no results in {args.results_dir}: measure first (see --help)")
     plot(results, args.figure)
     print(f"figure in {args.figure}")
-    text = render(results, args.figure)
+    text = render(results, args.figure, FINDINGS.read_text() if FINDINGS.exists() else "")
     if args.write_docs:
         replace_section(BENCHMARKS_PAGE, SECTION, text)
         print(f"wrote '{SECTION}' in {BENCHMARKS_PAGE}")
