@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-#: Distinct colours for up to eight series (Okabe-Ito, then grey).
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#777777"]
+#: Distinct colours for up to eight series (mostly Okabe-Ito's colour-blind-safe set).
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#222222", "#56B4E9", "#D55E00", "#999999"]
 
 
 @dataclass
@@ -44,6 +44,15 @@ def log_ticks(lo: float, hi: float) -> list[float]:
             if lo <= v * (1 + 1e-9) and v <= hi * (1 + 1e-9):
                 ticks.append(v)
     return ticks
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten that is at least ``value`` (> 0)."""
+    exponent = math.floor(math.log10(value))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * 10.0**exponent >= value * (1 - 1e-12):
+            return m * 10.0**exponent
+    return 10.0 ** (exponent + 1)
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -107,7 +116,7 @@ def draw_line_chart(
             draw.line([(px0, py), (px1, py)], fill="#e6e6e6")
             draw.text(
                 (px0 - 6, py),
-                f"{y:.0%}" if panel.percent else f"{y:.3g}",
+                f"{y:.0%}" if panel.percent else f"{y:,.{0 if y_hi >= 10 else 2}f}",
                 fill="black",
                 font=small,
                 anchor="rm",
@@ -124,12 +133,15 @@ def draw_line_chart(
             _, py = to_px(lo, y)
             _dashed(draw, px0, px1, py, "#444444")
             draw.text((px1 - 4, py - 3), label, fill="#444444", font=small, anchor="rb")
-        for s in panel.series:
+        # earlier series drawn wider, so that lines lying on top of each other all stay visible
+        for rank, s in enumerate(panel.series):
             pts = [to_px(x, y) for x, y in sorted(s.points)]
+            line_width = 2 + len(panel.series) - 1 - rank
             if len(pts) > 1:
-                draw.line(pts, fill=colour[s.label], width=3)
+                draw.line(pts, fill=colour[s.label], width=line_width)
+            r = line_width / 2 + 2
             for x, y in pts:
-                draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=colour[s.label])
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=colour[s.label])
     x = 16
     for label in labels:
         y = height + legend_h / 2

@@ -177,7 +177,7 @@ def render(results: dict[str, Any], findings: str = "") -> str:
             else "process CPU time (robust to other processes' load, measures cost rather than latency)."
         ),
         "",
-        "Reproduce: `pip install -e '.[bench]' && python bench/peers.py --write-docs`.",
+        f"Reproduce: `pip install -e '.[bench]' && {results.get('command', 'python bench/peers.py')}`.",
     ]
     for s in results["settings"]:
         setting, cs = s["setting"], s["contenders"]
@@ -230,6 +230,12 @@ def render(results: dict[str, Any], findings: str = "") -> str:
     return "\n".join(parts)
 
 
+def _command(argv: list[str]) -> str:
+    """The command line that reproduces a run, without ``--out PATH``."""
+    kept = [a for i, a in enumerate(argv) if a != "--out" and (i == 0 or argv[i - 1] != "--out")]
+    return " ".join(["python bench/peers.py", *kept])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
@@ -264,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             clock=args.clock,
         )
+        results["command"] = _command(argv if argv is not None else sys.argv[1:])
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")
         print(f"results in {args.out}")

@@ -38,7 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BENCHMARKS_PAGE, ROOT, MachineState, markdown_table, replace_section  # noqa: E402
-from line_chart import Panel, Series, draw_line_chart  # noqa: E402
+from line_chart import Panel, Series, draw_line_chart, nice_ceiling  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 FIGURE = ROOT / "docs" / "img" / "sampler_quality.png"
@@ -80,6 +80,20 @@ def score_of(metrics: dict[str, Any]) -> tuple[float, int]:
 def standard_error(p: float, n: int) -> float:
     """Binomial standard error of an accuracy ``p`` measured on ``n`` samples."""
     return math.sqrt(max(p * (1 - p), 1e-12) / max(n, 1))
+
+
+class SamplingOptions:
+    """A pipeline whose calls get extra sampling options (e.g. ``clip_denoised=True``) that the
+    evaluator does not pass on; every other attribute is the wrapped pipeline's."""
+
+    def __init__(self, pipeline: Any, **options: Any) -> None:
+        self._pipeline, self._options = pipeline, options
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._pipeline(*args, **{**self._options, **kwargs})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipeline, name)
 
 
 @contextmanager
@@ -137,12 +151,15 @@ def evaluate_checkpoint(
     max_seconds: float,
     out_dir: Path,
     reference_nfe: int | None = REFERENCE_NFE,
+    clip_denoised: bool = False,
 ) -> dict[str, Any]:
     """Score ``path`` with every sampler at every NFE, then DDPM at ``reference_nfe`` steps (None: no
-    reference); JSON-able results."""
+    reference); JSON-able results. ``clip_denoised`` clamps every predicted x0 to [-1, 1]."""
     from polydiff.pipeline import DiffusionPipeline
 
     pipe = DiffusionPipeline.from_checkpoint(path, device="cpu")
+    if clip_denoised:
+        pipe = SamplingOptions(pipe, clip_denoised=True)
     cfg = pipe.config
     evaluator = pipe.registry.build("evaluator", cfg.evaluator.name, **cfg.evaluator.options)
     guidance = float(cfg.sample.get("guidance", 3.0) if guidance is None else guidance)
@@ -167,7 +184,7 @@ def evaluate_checkpoint(
             start = time.perf_counter()
             metrics = evaluator.evaluate(
                 pipe,
-                out_dir / dataset / f"{sampler}-{nfe}",
+                out_dir / dataset / f"{sampler}-{nfe}{'-clip' if clip_denoised else ''}",
                 num_per_prompt=num_per_prompt,
                 sampler=sampler,
                 steps=steps,
@@ -187,6 +204,7 @@ def evaluate_checkpoint(
                     "num_samples": n,
                     "seconds": round(seconds, 1),
                     "reference": reference,
+                    "clip_denoised": clip_denoised,
                     "metrics": metrics,
                 }
             )
@@ -209,19 +227,26 @@ def evaluate_checkpoint(
     }
 
 
+def clipped(run: dict[str, Any]) -> bool:
+    return bool(run.get("clip_denoised", False))
+
+
+def label(run: dict[str, Any]) -> str:
+    """``"ddim"``, ``"ddim, x0 clipped"``, ``"DDPM 1000 steps"``: how a run is named in tables and plots."""
+    name = f"DDPM {run['steps']} steps" if run["reference"] else run["sampler"]
+    return name + (", x0 clipped" if clipped(run) else "")
+
+
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
-    """The reference score, the best sampler at the target NFE and the gap in points."""
+    """The references, the best sampler at the target NFE and its gap to each reference in points."""
     runs = result["runs"]
-    ref = next((r for r in runs if r["reference"]), None)
+    refs = [r for r in runs if r["reference"]]
     at_target = [
         r for r in runs if r["nfe"] <= TARGET_NFE and r["nfe"] >= TARGET_NFE - 1 and not r["reference"]
     ]
     best = max(at_target, key=lambda r: r["score"], default=None)
-    out: dict[str, Any] = {"reference": ref, "best": best}
-    if ref and best:
-        out["gap_points"] = 100 * (ref["score"] - best["score"])
-        out["met"] = out["gap_points"] <= TARGET_POINTS
-    return out
+    gaps = [(ref, 100 * (ref["score"] - best["score"])) for ref in refs] if best else []
+    return {"references": refs, "best": best, "gaps": gaps}
 
 
 @dataclass(frozen=True)
@@ -265,17 +290,18 @@ def plot(results: list[dict[str, Any]], path: Path) -> Path:
     for res in results:
         runs = res["runs"]
         for metric in metrics_of(res["dataset"]):
+            curves = [r for r in runs if not r["reference"]]
+            names = list(
+                dict.fromkeys(label(r) for r in sorted(curves, key=lambda r: SAMPLERS.index(r["sampler"])))
+            )
             series = [
-                Series(
-                    s, [(r["nfe"], metric.value(r)) for r in runs if r["sampler"] == s and not r["reference"]]
-                )
-                for s in SAMPLERS
+                Series(n, [(r["nfe"], metric.value(r)) for r in curves if label(r) == n]) for n in names
             ]
-            refs = [(f"DDPM {r['nfe']} steps", metric.value(r)) for r in runs if r["reference"]]
+            refs = [(label(r), metric.value(r)) for r in runs if r["reference"]]
             if not metric.percent and res["dataset"] == "digits" and runs:
                 refs.append(("real digits", runs[0]["metrics"]["frechet_real_reference"]))
             values = [y for s in series for _, y in s.points] + [y for _, y in refs]
-            y_range = (0.0, 1.0) if metric.percent else (0.0, 1.1 * max(values, default=1.0))
+            y_range = (0.0, 1.0) if metric.percent else (0.0, nice_ceiling(max(values, default=1.0)))
             panels.append(
                 Panel(
                     title=f"{res['dataset']}: {metric.title}",
@@ -294,8 +320,9 @@ def render(results: list[dict[str, Any]], figure: Path, findings: str = "") -> s
     rel = os.path.relpath(figure, BENCHMARKS_PAGE.parent)
     parts = [
         "Each sampler at 5, 10, 20, 50 and 100 network evaluations (NFE) and DDPM at 1000 steps (the "
-        "reference), scored by the image plugin's evaluator (`image-checkers`: checkers trained on real "
-        "data only). Samplers are compared at equal NFE: Heun makes `2N - 1` evaluations for `N` steps "
+        "reference, also with predicted x0 clipped to [-1, 1], see below), scored by the image plugin's "
+        "evaluator (`image-checkers`: checkers trained on real data only). Samplers are compared at "
+        "equal NFE: Heun makes `2N - 1` evaluations for `N` steps "
         "(so its points sit at 5, 9, 19, 49, 99 NFE), the others one per step; classifier-free guidance "
         "batches both halves into one forward, so it does not change NFE. Every sampler starts from the "
         "same seeded noise; `ddpm`, `ddim` and `dpmpp-2m` visit the timesteps of the checkpoint's spacing, "
@@ -304,7 +331,7 @@ def render(results: list[dict[str, Any]], figure: Path, findings: str = "") -> s
         f"![quality against NFE]({rel})",
         "",
         "Reproduce: `python bench/sampler_quality.py --train --write-docs` (trains the `quick` checkpoints "
-        "if missing), or pass `--checkpoint digits=RUN --checkpoint shapes=RUN`.",
+        "if missing); the commands that measured the parts below in parallel are in `bench/README.md`.",
     ]
     for res in results:
         runs = res["runs"]
@@ -318,16 +345,17 @@ def render(results: list[dict[str, Any]], figure: Path, findings: str = "") -> s
             f"{res.get('spacing', 'leading')!r}, UNet {res['unet_parameters']:,} parameters, checkpoint "
             f"`{res['checkpoint']}`. Machine: {res.get('machine', '?')}.",
         ]
-        ref = next((r for r in runs if r["reference"]), None)
+        curves = sorted((r for r in runs if not r["reference"]), key=lambda r: SAMPLERS.index(r["sampler"]))
         for metric in metrics_of(res["dataset"]):
             rows = []
-            for s in SAMPLERS:
-                by_nfe = {r["nfe"]: r for r in runs if r["sampler"] == s and not r["reference"]}
-                if by_nfe:
-                    cells = [by_nfe.get(k) or by_nfe.get(k - 1) for k in NFES]
-                    rows.append([s, *[_fmt(metric, metric.value(r)) if r else "-" for r in cells]])
+            for name in dict.fromkeys(label(r) for r in curves):
+                by_nfe = {r["nfe"]: r for r in curves if label(r) == name}
+                cells = [by_nfe.get(k) or by_nfe.get(k - 1) for k in NFES]
+                rows.append([name, *[_fmt(metric, metric.value(r)) if r else "-" for r in cells]])
             header = f"{metric.title} ({'%' if metric.percent else 'lower is better'})"
-            reference = f"; DDPM {ref['steps']} steps: {_fmt(metric, metric.value(ref))}" if ref else ""
+            reference = "".join(
+                f"; {label(r)}: {_fmt(metric, metric.value(r))}" for r in runs if r["reference"]
+            )
             parts += [
                 "",
                 f"{header}{reference}:",
@@ -335,14 +363,17 @@ def render(results: list[dict[str, Any]], figure: Path, findings: str = "") -> s
                 markdown_table(["sampler", *[f"{k} NFE" for k in NFES]], rows),
             ]
         summary = summarize(res)
-        ref, best = summary["reference"], summary["best"]
-        if ref and best:
-            verdict = "met" if summary["met"] else "not met"
+        best = summary["best"]
+        if best and summary["gaps"]:
+            against = "; ".join(
+                f"{label(ref)} {100 * ref['score']:.1f}% (difference {-gap:+.1f} points): "
+                f"{'met' if gap <= TARGET_POINTS else 'not met'}"
+                for ref, gap in summary["gaps"]
+            )
             parts += [
                 "",
-                f"Target (best sampler at {TARGET_NFE} NFE within {TARGET_POINTS:g} points of DDPM at "
-                f"{ref['steps']} steps): `{best['sampler']}` {100 * best['score']:.1f}% against "
-                f"{100 * ref['score']:.1f}%, {summary['gap_points']:+.1f} points: {verdict}.",
+                f"Target (best sampler at {TARGET_NFE} NFE within {TARGET_POINTS:g} points of DDPM at 1000 "
+                f"steps): `{label(best)}` {100 * best['score']:.1f}% against {against}.",
             ]
         skipped = [
             f"{s} at {k}"
@@ -378,8 +409,11 @@ def load_results(results_dir: Path = RESULTS_DIR) -> list[dict[str, Any]]:
         into["machines"].append(part.get("machine", "?"))
         into["samplers"] = list(dict.fromkeys(into["samplers"] + part["samplers"]))
         into["nfe_requested"] = sorted(set(into["nfe_requested"]) | set(part["nfe_requested"]))
-    for res in merged.values():
-        res["machine"] = "; ".join(dict.fromkeys(res.pop("machines")))
+    for res in merged.values():  # "CPU, cores, torch, threads; load average ..." once, then each part's load
+        machines = res.pop("machines")
+        head = machines[0].split("; load average")[0]
+        loads = [m.split("load average (1/5/15 min) ", 1)[-1] for m in machines]
+        res["machine"] = f"{head}; load average (1/5/15 min) of each part: " + "; ".join(loads)
     return [merged[d] for d in sorted(merged)]
 
 
@@ -411,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=["include", "only", "skip"],
         default="include",
         help="measure the DDPM reference after the curves, alone, or not (run parts in parallel with --part)",
+    )
+    p.add_argument(
+        "--clip-denoised", action="store_true", help="clamp predicted x0 to [-1, 1] (not the default)"
     )
     p.add_argument("--part", default="", help="suffix of the results file, for parts measured separately")
     p.add_argument("--reference-nfe", type=int, default=REFERENCE_NFE, help="DDPM steps of the reference")
@@ -455,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_seconds=args.max_seconds,
                 out_dir=args.samples_dir,
                 reference_nfe=None if args.reference == "skip" else args.reference_nfe,
+                clip_denoised=args.clip_denoised,
             )
             state.finish()
             out = results_path(result["dataset"], args.results_dir, args.part)

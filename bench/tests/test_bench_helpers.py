@@ -13,7 +13,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import alternate, markdown_table, peak_cpu_memory, replace_section, spread  # noqa: E402
-from line_chart import Panel, Series, draw_line_chart, log_ticks  # noqa: E402
+from line_chart import Panel, Series, draw_line_chart, log_ticks, nice_ceiling  # noqa: E402
 from peer_models import SETTINGS, build_polydiff, largest_divisor, match_width  # noqa: E402
 from sampler_quality import SAMPLERS, nfe_of, score_of, standard_error, steps_for_nfe  # noqa: E402
 
@@ -115,6 +115,7 @@ def test_polydiff_contender_runs_the_benchmark_setting() -> None:
 
 def test_draw_line_chart_draws_every_series(tmp_path: Path) -> None:
     assert log_ticks(4, 1000) == [5, 10, 20, 50, 100, 200, 500, 1000]
+    assert [nice_ceiling(v) for v in (0.7, 1.0, 1575.0, 2300.0, 3100.0)] == [1.0, 1.0, 2000.0, 2500.0, 5000.0]
     panels = [
         Panel(
             "a", [Series("s1", [(5, 0.2), (50, 0.8)]), Series("s2", [(10, 0.5)])], references=[("ref", 0.9)]

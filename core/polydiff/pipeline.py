@@ -11,11 +11,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from polydiff import plugins
 from polydiff.builder import build_model
 from polydiff.errors import ConfigError
 from polydiff.interfaces import Conditioning, Writer
 from polydiff.model import DiffusionModel
-from polydiff.plugins import Registry, get_registry
+from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
 from polydiff.samplers.guidance import cfg_model_fn
 from polydiff.training.checkpoint import load_checkpoint, load_state_strict
@@ -72,7 +73,7 @@ class DiffusionPipeline:
         ``path`` is a checkpoint directory or a run directory (its latest checkpoint).
         With ``use_ema`` the EMA weights are used where the checkpoint has them.
         """
-        registry = registry or get_registry()
+        registry = registry or plugins.get_registry()
         ckpt = load_checkpoint(path)
         config = ckpt.config
         registry.modality(config.modality)  # a clear error if the plugin is not installed

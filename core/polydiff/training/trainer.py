@@ -18,9 +18,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from polydiff import plugins
 from polydiff.builder import build_dataset, build_model, collate_fn
 from polydiff.errors import ConfigError, TrainingDiverged
-from polydiff.plugins import Registry, get_registry
+from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
 from polydiff.training import distributed as D
 from polydiff.training.batching import StepBatchSampler
@@ -82,7 +83,7 @@ class Trainer:
         progress: bool = True,
     ):
         self.config, self.run_dir = config, Path(run_dir)
-        self.registry = registry or get_registry()
+        self.registry = registry or plugins.get_registry()
         self.resume, self.progress = resume, progress
         self.dist = D.init_distributed(device)
         self._stop_signal: int | None = None
