@@ -143,6 +143,8 @@ class DiffusionPipeline:
         plan_opts = {k: v for k, v in options.items() if k not in sampler_keys}
         if "spacing" in defaults and _takes_spacing(self.registry, sampler):  # not Karras' samplers
             sampler_opts.setdefault("spacing", defaults["spacing"])
+        if "eta" in defaults and _takes(self.registry, sampler, "eta"):  # DDIM's
+            sampler_opts.setdefault("eta", defaults["eta"])
         run_opts = {
             k: sampler_opts.pop(k) for k in ("clip_denoised", "dynamic_threshold") if k in sampler_opts
         }
@@ -234,6 +236,11 @@ def _takes_spacing(registry: Registry, sampler: str) -> bool:
     defaults to None (the Karras samplers place their own noise levels and refuse a spacing)."""
     param = inspect.signature(registry.component("sampler", sampler).load()).parameters.get("spacing")
     return param is not None and param.default is not None
+
+
+def _takes(registry: Registry, sampler: str, option: str) -> bool:
+    """Whether ``sampler``'s constructor has the keyword ``option``."""
+    return option in inspect.signature(registry.component("sampler", sampler).load()).parameters
 
 
 def _to(cond: Conditioning, device: torch.device) -> Conditioning:

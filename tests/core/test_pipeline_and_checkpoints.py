@@ -55,6 +55,20 @@ def test_trajectory_is_recorded_and_ends_at_the_sample(trained):
     assert out.trajectory_xt[0].std() > out.trajectory_xt[-1].sub(out.samples).std()
 
 
+def test_run_sampling_defaults_eta_and_temperature_apply(trained):
+    """``eta``/``temperature`` in the run's ``sample`` section act like the same call options
+    (``polydiff evaluate --eta/--temperature`` relies on it)."""
+    registry, run = trained
+    pipe = DiffusionPipeline.from_checkpoint(run, registry=registry)
+    kw = {"num_per_prompt": 2, "seed": 3, "steps": 10, "sampler": "ddim"}
+    plain = pipe(["up"], **kw).samples
+    explicit = pipe(["up"], eta=1.0, temperature=2.0, **kw).samples
+    pipe.config.sample.update(eta=1.0, temperature=2.0)
+    from_config = pipe(["up"], **kw).samples
+    assert torch.equal(from_config, explicit)
+    assert not torch.allclose(plain, explicit)
+
+
 def test_batching_does_not_change_samples(trained):
     registry, run = trained
     pipe = DiffusionPipeline.from_checkpoint(run, registry=registry)

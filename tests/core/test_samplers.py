@@ -282,7 +282,7 @@ def test_dynamic_threshold() -> None:
 
 def test_karras_noise_levels() -> None:
     diffusion = GaussianDiffusion()
-    sampler = EulerKarrasSampler(diffusion, 10)
+    sampler = EulerKarrasSampler(diffusion, 10, sigma_max=float(diffusion.log_sigmas[-1].exp()))
     sigmas = sampler.sigmas
     abar = diffusion.alphas_cumprod
     assert sigmas[0].item() == pytest.approx(((1 - abar[-1]) / abar[-1]).sqrt().item(), rel=1e-9)
@@ -299,6 +299,73 @@ def test_karras_noise_levels() -> None:
     torch.testing.assert_close(
         karras_sigmas(3, 0.1, 10.0, rho=1.0), torch.tensor([10.0, 5.05, 0.1, 0.0], dtype=torch.float64)
     )
+
+
+@pytest.mark.parametrize(
+    ("schedule", "largest", "default"),
+    [("cosine", 4096.0, 80.0), ("linear", 157.4, 80.0), ("scaled_linear", 36.91, 36.91)],
+)
+@pytest.mark.parametrize("cls", [EulerKarrasSampler, HeunKarrasSampler])
+def test_karras_sigma_max_defaults_to_80_or_the_schedules_largest(
+    cls: type[Sampler], schedule: str, largest: float, default: float
+) -> None:
+    diffusion = GaussianDiffusion(DiffusionConfig(schedule=schedule))
+    highest = diffusion.log_sigmas[-1].exp().item()
+    assert highest == pytest.approx(largest, rel=1e-3)
+    for sampler in (cls(diffusion, 10), cls(diffusion, 10, sigma_max=None)):
+        assert sampler.sigma_max == pytest.approx(min(80.0, highest), rel=1e-12)
+        assert sampler.sigmas[0].item() == pytest.approx(default, rel=1e-3)
+        # the first network call is at the timestep of that sigma, by log-sigma interpolation
+        assert diffusion.t_to_sigma(sampler.timesteps[:1]).item() == pytest.approx(
+            sampler.sigma_max, rel=1e-9
+        )
+    assert cls(diffusion, 10, sigma_max=highest).sigmas[0].item() == pytest.approx(highest, rel=1e-12)
+    assert cls(diffusion, 10, sigma_max=5.0).timesteps[0].item() < cls(diffusion, 10).timesteps[0].item()
+
+
+@pytest.mark.parametrize("name", ["euler", "heun"])
+@pytest.mark.parametrize("sigma_max", [None, 10.0])
+def test_karras_chain_starts_at_the_first_sigma_and_calls_the_network_at_its_timestep(
+    name: str, sigma_max: float | None
+) -> None:
+    """For point-mass data the exact denoiser makes every Euler/Heun step exact: the network must
+    see ``x_VP = alpha_t x0 + sigma_t eps*`` with one ``eps*`` (that of ``x_T`` read at
+    ``sigmas[0]``) at the timestep ``t`` with ``t_to_sigma(t) = sigma`` of each noise level."""
+    diffusion = GaussianDiffusion(DiffusionConfig(schedule="cosine", prediction="v"))
+    x0 = torch.linspace(-1, 1, 12, dtype=torch.float64).view(2, 3, 2)
+    seen: list[tuple[Tensor, Tensor]] = []
+    sampler = make(name, diffusion, 6, sigma_max=sigma_max)
+    x_T = torch.randn(x0.shape, generator=seeded(3), dtype=torch.float64)
+    out = sampler.sample(point_mass_oracle(diffusion, x0, seen), x0.shape, x_T=x_T, dtype=torch.float64)
+    sigmas_seen = torch.stack([diffusion.t_to_sigma(t[:1].double())[0] for t, _ in seen])
+    expected = sampler.sigmas[:-1]
+    if name == "heun":  # Euler's sigma, then the correction's at the next one (none for the last step)
+        expected = torch.stack([s for i in range(6) for s in sampler.sigmas[i : i + 2] if s > 0])
+    # the network's timesteps are float32: t(sigma) is exact up to float32 rounding of t
+    torch.testing.assert_close(sigmas_seen, expected, rtol=1e-5, atol=0)
+    torch.testing.assert_close(seen[0][1], x_T)  # x_T is the network's first input, at t(sigmas[0])
+    eps_star = diffusion.eps_from_x0(x_T, seen[0][0], x0)
+    for t, x_t in seen[1:]:
+        torch.testing.assert_close(diffusion.eps_from_x0(x_t, t, x0), eps_star, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out, x0)
+
+
+@pytest.mark.parametrize("name", ["euler", "heun"])
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_karras_samplers_follow_the_exact_flow_on_a_cosine_schedule(name: str, prediction: str) -> None:
+    """From sigma_max = 80 (the default here), not the schedule's 4096."""
+    diffusion = GaussianDiffusion(DiffusionConfig(schedule="cosine", prediction=prediction))
+    x_T = torch.randn(16, 1, 64, generator=seeded(1), dtype=torch.float64)
+    errors = []
+    for steps in (5, 50, 200):
+        sampler = make(name, diffusion, steps)
+        assert sampler.sigma_max == 80.0
+        x = sampler.sample(gaussian_oracle(diffusion), x_T.shape, x_T=x_T, dtype=torch.float64)
+        errors.append((x - exact_flow(diffusion, sampler, x_T)).abs().max().item())
+    assert errors[0] > errors[1] > errors[2], errors
+    assert errors[2] < (0.05 if name == "euler" else 0.005), errors  # first and second order
+    x = make(name, diffusion, 100).sample(gaussian_oracle(diffusion), SHAPE, generator=seeded())
+    assert x.mean().item() == pytest.approx(MEAN, abs=0.02) and x.std().item() == pytest.approx(STD, abs=0.02)
 
 
 def test_heun_calls_the_network_twice_per_step_but_the_last() -> None:

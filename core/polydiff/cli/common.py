@@ -29,6 +29,13 @@ def trajectory_timesteps(num_timesteps: int, count: int = 8) -> list[int]:
     return sorted({round((num_timesteps - 1) * i / (count - 1)) for i in range(count)}, reverse=True)
 
 
+def lengths_of(output: object) -> dict:
+    """``{"lengths": ...}`` for variable-length outputs (speech), else ``{}``: writers of fixed-size
+    data need not accept the keyword."""
+    lengths = getattr(output, "lengths", None)
+    return {"lengths": lengths} if lengths is not None else {}
+
+
 def print_outputs(title: str, paths: list[Path]) -> None:
     print(title)
     for p in paths:

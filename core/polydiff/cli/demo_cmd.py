@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from polydiff.cli.common import print_outputs, trajectory_timesteps
+from polydiff.cli.common import lengths_of, print_outputs, trajectory_timesteps
 
 #: Built-in modalities first, in this order; any other installed modality follows.
 ORDER = ("image", "tts", "video")
@@ -85,7 +85,12 @@ def demo_modality(name: str, out: Path, *, steps: int | None = None, device: str
     paths = list(result.outputs)
     paths += writer.write_samples(gen.samples, gen.prompts, out / f"samples{ext}", lengths=gen.lengths)
     paths += writer.write_trajectory(
-        gen.trajectory_steps, gen.trajectory_xt, gen.trajectory_x0, gen.prompts, out / f"reverse{ext}"
+        gen.trajectory_steps,
+        gen.trajectory_xt,
+        gen.trajectory_x0,
+        gen.prompts,
+        out / f"reverse{ext}",
+        **lengths_of(gen),
     )
     # the forward process on real training items, for comparison
     from polydiff.builder import build_dataset

@@ -36,11 +36,10 @@ def run(args: argparse.Namespace) -> int:
     )
     out = args.out or run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    opts = {
-        k: v
-        for k, v in sampling_options(args).items()
-        if v is not None and k in ("sampler", "steps", "guidance")
-    }
+    given = {k: v for k, v in sampling_options(args).items() if v is not None}
+    # options evaluators don't take as arguments reach the pipeline as the run's sampling defaults
+    cfg.sample.update({k: v for k, v in given.items() if k in ("eta", "temperature")})
+    opts = {k: v for k, v in given.items() if k in ("sampler", "steps", "guidance")}
     opts.setdefault("sampler", cfg.sample.get("sampler", "ddim"))
     opts.setdefault("steps", cfg.sample.get("steps", 50))
     opts.setdefault("guidance", cfg.sample.get("guidance", 3.0))

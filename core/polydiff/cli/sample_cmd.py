@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from polydiff.cli.common import add_sampling_arguments, print_outputs, sampling_options, trajectory_timesteps
+from polydiff.cli.common import (
+    add_sampling_arguments,
+    lengths_of,
+    print_outputs,
+    sampling_options,
+    trajectory_timesteps,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if steps:
         traj = path.with_name(f"{path.stem}-trajectory{path.suffix}")
         written += writer.write_trajectory(
-            out.trajectory_steps, out.trajectory_xt, out.trajectory_x0, out.prompts, traj
+            out.trajectory_steps, out.trajectory_xt, out.trajectory_x0, out.prompts, traj, **lengths_of(out)
         )
     print_outputs(f"wrote {len(out.prompts)} sample(s):", written)
     return 0

@@ -95,6 +95,8 @@ class Trainer:
                 "fp16 training needs a CUDA GPU (it relies on a gradient scaler); "
                 "on the CPU use --precision bf16 or fp32"
             )
+        if self.dist.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 matmuls in fp32 training (convs already are)
 
     # ------------------------------------------------------------------ set-up
     def _setup(self) -> None:
@@ -119,6 +121,7 @@ class Trainer:
                     f"fitting the first stage ({cfg.encoder.name}, up to {cfg.train.encoder_steps} steps)",
                     file=sys.stderr,
                 )
+            self.model.encoder.to(info.device)  # fit the first stage where the diffusion model trains
             self.model.encoder.fit(
                 self.dataset,
                 steps=cfg.train.encoder_steps,
