@@ -111,6 +111,28 @@ def time_call(fn: Callable[[], object], repeats: int, clock: str = "wall") -> li
     return times
 
 
+def time_block(
+    fn: Callable[[], object], repeats: int, clock: str = "wall", sync: Callable[[], object] | None = None
+) -> float:
+    """Mean seconds per call of ``repeats`` back-to-back calls of ``fn``, timed as one block.
+
+    For asynchronous devices: ``sync`` (e.g. ``torch.cuda.synchronize``) runs before the clock starts
+    and before it stops, so queued work is counted, while the calls inside the block overlap their
+    launches with the device's work as in a training loop.
+    """
+    if repeats < 1:
+        raise ValueError(f"time_block needs repeats >= 1; got {repeats}")
+    now = CLOCKS[clock]
+    if sync is not None:
+        sync()
+    start = now()
+    for _ in range(repeats):
+        fn()
+    if sync is not None:
+        sync()
+    return (now() - start) / repeats
+
+
 def alternate(fns: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
     """Call each of ``fns`` once per round, in turn (ABCABC...), rotating who goes first.
 
@@ -158,6 +180,28 @@ def peak_cpu_memory(fn: Callable[[], object]) -> int:
         if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0
     ]
     return max([0, *totals])
+
+
+def peak_cuda_memory(fn: Callable[[], object], device: torch.device) -> int:
+    """Peak bytes allocated by tensors on the CUDA ``device`` while ``fn`` runs, above what was allocated
+    before it (same meaning as :func:`peak_cpu_memory`), from the caching allocator's statistics."""
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    fn()
+    torch.cuda.synchronize(device)
+    return max(0, torch.cuda.max_memory_allocated(device) - before)
+
+
+def gpu_description(device: torch.device) -> str:
+    """One line: GPU name and memory, CUDA and cuDNN versions."""
+    props = torch.cuda.get_device_properties(device)
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return (
+        f"{props.name} ({props.total_memory / 2**30:.0f} GiB, "
+        f"compute capability {props.major}.{props.minor}), "
+        f"CUDA {torch.version.cuda}, cuDNN {cudnn}"
+    )
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -17,8 +17,8 @@ set -uo pipefail
 OUT=${OUT:-gpu-out}
 RUNS=${RUNS:-/tmp/polydiff-runs}
 SMOKE=${SMOKE:-0}
-PEERS_S=${PEERS_S:-150}  # seconds for each phase (the lease is short: keep the sum under ~9 min)
-TRAIN_S=${TRAIN_S:-240}
+PEERS_S=${PEERS_S:-140}  # seconds for each phase (the lease is short: keep the sum under ~9 min)
+TRAIN_S=${TRAIN_S:-230}
 EVAL_S=${EVAL_S:-150}
 mkdir -p "$OUT" "$RUNS/logs"
 LOG="$RUNS/logs"
@@ -51,7 +51,8 @@ else
     DEV=cuda
     TRAIN_ARGS=(--set train.num_workers=4)
     EVAL_ARGS=()
-    VIDEO_STEPS=${VIDEO_STEPS:-20000}
+    VIDEO_STEPS=${VIDEO_STEPS:-6000}
+    IMAGE_STEPS=${IMAGE_STEPS:-12000}  # the time budget may stop them first: the step reached is reported
 fi
 stamp "python: $($PY -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())')"
 $PY -m polydiff plugins | head -20
@@ -60,7 +61,7 @@ $PY -m polydiff plugins | head -20
 if [ "$SMOKE" = 1 ]; then
     PEERS_ARGS=(--device cpu --rounds 1 --train-steps 1 --forwards 1 --out "$RUNS/peers-smoke.json")
 else
-    PEERS_ARGS=(${PEERS_CMD_ARGS:---device cuda --gpu})
+    PEERS_ARGS=(${PEERS_CMD_ARGS:---gpu --settings 32x32-b128 --max-seconds 110 --out $RUNS/peers-cuda.json})
 fi
 stamp "peers: ${PEERS_ARGS[*]}"
 timeout -s TERM "$PEERS_S" $PY bench/peers.py "${PEERS_ARGS[@]}" >"$LOG/peers.txt" 2>&1
@@ -74,8 +75,8 @@ train() {  # name, then polydiff train arguments
     echo "exit $?" >>"$LOG/train-$name.txt"
 }
 stamp "training"
-train shapes-full image --dataset shapes &
-train digits-full image --dataset digits --encoder vae &
+train shapes-full image --dataset shapes ${IMAGE_STEPS:+--steps $IMAGE_STEPS} &
+train digits-full image --dataset digits --encoder vae ${IMAGE_STEPS:+--steps $IMAGE_STEPS} &
 train video-full video --steps "$VIDEO_STEPS" &
 wait
 for name in shapes-full digits-full video-full; do
@@ -89,14 +90,18 @@ for name in shapes-full digits-full video-full; do
     timeout -s TERM "$EVAL_S" $PY -m polydiff evaluate "$RUNS/$name" --device "$DEV" "${EVAL_ARGS[@]}" \
         >"$LOG/eval-$name.txt" 2>&1 &
 done
-if [ "$SMOKE" = 1 ]; then
-    SQ_ARGS=(--device cpu --reference-nfe 4 --nfe 2 --num-per-prompt 1)
-else
-    SQ_ARGS=(${SQ_CMD_ARGS:---device cuda})
-fi
-timeout -s TERM "$EVAL_S" $PY bench/sampler_quality.py --checkpoint "shapes=$RUNS/shapes-full" \
-    --checkpoint "digits=$RUNS/digits-full" --results-dir "$RUNS/sampler_quality" \
-    --figure "$RUNS/sampler_quality.png" "${SQ_ARGS[@]}" >"$LOG/sampler_quality.txt" 2>&1 &
+SQ="$RUNS/sampler_quality"; mkdir -p "$SQ"
+for spec in "digits 40" "shapes 6"; do
+    set -- $spec
+    if [ "$SMOKE" = 1 ]; then
+        SQ_ARGS=(--device cpu --reference-nfe 4 --nfe 2 --num-per-prompt 1)
+    else
+        SQ_ARGS=(--device cuda --num-per-prompt "$2" --clip-reference --threads 6 --max-seconds 60)
+    fi
+    timeout -s TERM "$EVAL_S" $PY bench/sampler_quality.py --checkpoint "$1=$RUNS/$1-full" "${SQ_ARGS[@]}" \
+        --results-dir "$SQ" --figure "$SQ/sampler_quality-$1.png" --samples-dir "$SQ/samples" \
+        >"$LOG/sampler_quality-$1.txt" 2>&1 &
+done
 wait
-for f in "$LOG"/eval-*.txt "$LOG/sampler_quality.txt"; do stamp "$f"; tail -15 "$f"; done
+for f in "$LOG"/eval-*.txt "$LOG"/sampler_quality-*.txt; do stamp "$f"; tail -15 "$f"; done
 stamp "done"

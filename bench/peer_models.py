@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn
 
 from polydiff.errors import ConfigError
@@ -61,8 +62,10 @@ class Setting:
         )
 
 
-#: The image plugin's ``quick`` UNet at 16x16 (without its text cross-attention), and its ``full``
-#: UNet at 32x32: the sizes of the field notes' diffusers timings (16x16 batch 64, 32x32 batch 32).
+#: CPU settings: the image plugin's ``quick`` UNet at 16x16 (without its text cross-attention), and its
+#: ``full`` UNet at 32x32: the sizes of the field notes' diffusers timings (16x16 batch 64, 32x32 batch 32).
+#: GPU settings: the ``full`` UNet at batch 128, and a DDPM-CIFAR-like UNet at 64x64 (four levels, two
+#: ResNets per level, attention at 16x16 and 8x8), large enough batches to keep a GPU busy.
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -72,7 +75,29 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "32x32-b32", size=32, batch=32, model_channels=48, channel_mult=(1, 2, 2), attention_levels=(1, 2)
         ),
+        Setting(
+            "32x32-b128",
+            size=32,
+            batch=128,
+            model_channels=48,
+            channel_mult=(1, 2, 2),
+            attention_levels=(1, 2),
+        ),
+        Setting(
+            "64x64-b64",
+            size=64,
+            batch=64,
+            model_channels=64,
+            channel_mult=(1, 2, 2, 2),
+            num_res_blocks=2,
+            attention_levels=(2, 3),
+        ),
     )
+}
+#: The settings measured by default on each device type.
+DEFAULT_SETTINGS: dict[str, tuple[str, ...]] = {
+    "cpu": ("16x16-b64", "32x32-b32"),
+    "cuda": ("32x32-b128", "64x64-b64"),
 }
 
 
@@ -158,8 +183,15 @@ def build_diffusers(setting: Setting, width: int) -> Contender:
 def build_ddpm_pytorch(setting: Setting, width: int) -> Contender:
     """denoising-diffusion-pytorch's ``Unet``: full attention at ``attention_levels`` and in the middle,
     linear attention at the other levels (it has attention at every level), SDPA kernels
-    (``flash_attn=True``), two ResNets per level in both halves."""
+    (``flash_attn=True``), two ResNets per level in both halves.
+
+    On a GPU of compute capability above 8.0 its ``Attend`` restricts SDPA to the flash kernel, which
+    has no float32 version (float32 inputs fail with "No available kernel"); every ``Attend`` gets its
+    CPU backend list instead (flash, math, memory-efficient), so SDPA picks a kernel as it does for
+    polydiff and diffusers.
+    """
     from denoising_diffusion_pytorch import Unet
+    from denoising_diffusion_pytorch.attend import Attend
 
     widths = _levels(setting, width)
     heads = tuple(max(1, w // setting.head_dim) for w in widths)
@@ -173,6 +205,9 @@ def build_ddpm_pytorch(setting: Setting, width: int) -> Contender:
         full_attn=full,
         flash_attn=True,
     )
+    for module in model.modules():
+        if isinstance(module, Attend) and module.cuda_config is not None:
+            module.cuda_config = module.cpu_config
     linear = [i for i in range(len(widths)) if not full[i]]
     attention = f"full attention at {_resolutions(setting, setting.attention_levels)} and in the middle"
     if linear:
@@ -185,16 +220,26 @@ def match_width(
 ) -> tuple[int, int]:
     """The width in ``widths`` whose ``build(width)`` has the parameter count closest to ``target``.
 
-    Returns ``(width, parameters)``; raises :class:`~polydiff.errors.ConfigError` when even the best one
-    is more than :data:`TOLERANCE` away.
+    Parameter counts must grow with the width (``widths`` ascending): the two widths around ``target``
+    are found by bisection. The candidates are built on the ``meta`` device (shapes only, no memory,
+    no initialisation). Returns ``(width, parameters)``; raises :class:`~polydiff.errors.ConfigError`
+    when even the best one is more than :data:`TOLERANCE` away.
     """
-    best: tuple[int, int] | None = None
-    for width in widths:
-        n = count_parameters(build(width))
-        if best is None or abs(n - target) < abs(best[1] - target):
-            best = (width, n)
-        if n > target * (1 + TOLERANCE):
-            break
+    candidates = list(widths)
+    counts: dict[int, int] = {}
+
+    def count(i: int) -> int:
+        if i not in counts:
+            with torch.device("meta"):
+                counts[i] = count_parameters(build(candidates[i]))
+        return counts[i]
+
+    lo, hi = 0, len(candidates)  # first index whose count reaches the target lies in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(mid) < target else (lo, mid)
+    near = [i for i in (lo - 1, lo) if 0 <= i < len(candidates)]
+    best = min(((candidates[i], count(i)) for i in near), key=lambda wn: abs(wn[1] - target), default=None)
     if best is None or abs(best[1] - target) > TOLERANCE * target:
         found = "nothing" if best is None else f"{best[1]:,} parameters at width {best[0]}"
         raise ConfigError(
@@ -204,13 +249,30 @@ def match_width(
     return best
 
 
-def build_contenders(setting: Setting) -> list[Contender]:
-    """polydiff and both peers at matched parameter counts, in :data:`NAMES` order."""
+#: Each peer's builder and the package it needs (see ``pip install -e '.[bench]'``).
+PEERS: dict[str, tuple[Callable[[Setting, int], Contender], str]] = {
+    "diffusers": (build_diffusers, "diffusers"),
+    "ddpm-pytorch": (build_ddpm_pytorch, "denoising_diffusion_pytorch"),
+}
+
+
+def build_contenders(setting: Setting, log: Callable[[str], object] = print) -> list[Contender]:
+    """polydiff and the peers at matched parameter counts, in :data:`NAMES` order.
+
+    A peer whose package cannot be imported is left out, with a note through ``log``.
+    """
     ours = build_polydiff(setting)
     target = ours.num_parameters
     # widths from the smallest giving every attention level at least one whole head
     narrowest = min((setting.channel_mult[i] for i in setting.attention_levels), default=1)
     widths = range(max(8, -(-setting.head_dim // narrowest)), 257, 4)
-    diff_width, _ = match_width(lambda w: build_diffusers(setting, w).model, target, widths)
-    lucid_width, _ = match_width(lambda w: build_ddpm_pytorch(setting, w).model, target, widths)
-    return [ours, build_diffusers(setting, diff_width), build_ddpm_pytorch(setting, lucid_width)]
+    contenders = [ours]
+    for name, (build, package) in PEERS.items():
+        try:
+            __import__(package)
+        except ImportError as e:
+            log(f"  skipping {name}: cannot import {package} ({e}); pip install -e '.[bench]'")
+            continue
+        width, _ = match_width(lambda w, build=build: build(setting, w).model, target, widths)
+        contenders.append(build(setting, width))
+    return contenders

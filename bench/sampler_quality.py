@@ -14,9 +14,14 @@ Usage::
     python bench/sampler_quality.py --train               # train missing quick checkpoints, then measure
     python bench/sampler_quality.py --checkpoint digits=RUN_DIR --checkpoint shapes=RUN_DIR
     python bench/sampler_quality.py --from-json --write-docs   # redraw the PNG and the docs from the JSON
+    python bench/sampler_quality.py --device cuda --checkpoint digits=RUN_DIR \
+        --results-dir OUT/sampler_quality --figure OUT/sampler_quality.png   # on a GPU
 
 Results go to ``bench/results/sampler_quality-DATASET.json`` (one file per dataset, so datasets can
-be measured in parallel processes), the curve to ``docs/img/sampler_quality.png``.
+be measured in parallel processes; rewritten after every run, so a run cut short keeps what it
+measured), the curve to ``docs/img/sampler_quality.png``. On a GPU the network and the samples'
+decoding run there; the noise is still drawn from the seeded CPU generator (same samples as on
+the CPU up to floating point), and the checkers are trained and applied on the CPU.
 """
 
 from __future__ import annotations
@@ -140,6 +145,19 @@ def train_checkpoint(dataset: str, out: Path, preset: str = "quick") -> Path:
     return out
 
 
+#: Pipeline batch size (prompts x samples per chunk; classifier-free guidance doubles the network's
+#: batch) where ``--batch-size`` is not given: the pipeline's default on the CPU, one or two chunks
+#: per evaluation on a GPU, where sampling these small UNets is bound by kernel launches.
+DEFAULT_BATCH_SIZE = {"cpu": 64, "cuda": 512}
+
+
+def device_description(device: torch.device) -> str:
+    """``"NVIDIA H200 (cuda)"`` for a GPU, ``""`` for the CPU (the machine line says the rest)."""
+    if device.type != "cuda":
+        return ""
+    return f"{torch.cuda.get_device_name(device)} (cuda, torch {torch.__version__})"
+
+
 def evaluate_checkpoint(
     path: Path,
     *,
@@ -152,27 +170,57 @@ def evaluate_checkpoint(
     out_dir: Path,
     reference_nfe: int | None = REFERENCE_NFE,
     clip_denoised: bool = False,
+    clip_reference: bool = False,
+    device: str | torch.device = "cpu",
+    batch_size: int | None = None,
+    on_run: Callable[[dict[str, Any]], object] | None = None,
 ) -> dict[str, Any]:
     """Score ``path`` with every sampler at every NFE, then DDPM at ``reference_nfe`` steps (None: no
-    reference); JSON-able results. ``clip_denoised`` clamps every predicted x0 to [-1, 1]."""
+    reference); JSON-able results.
+
+    ``clip_denoised`` clamps every predicted x0 to [-1, 1]; ``clip_reference`` adds the DDPM
+    reference with x0 clamped as one more run. The network runs on ``device`` with ``batch_size``
+    samples per pipeline chunk (default :data:`DEFAULT_BATCH_SIZE`). ``on_run(result)`` is called
+    with the results so far after every run (to save them as they come).
+    """
     from polydiff.pipeline import DiffusionPipeline
 
-    pipe = DiffusionPipeline.from_checkpoint(path, device="cpu")
-    if clip_denoised:
-        pipe = SamplingOptions(pipe, clip_denoised=True)
-    cfg = pipe.config
-    evaluator = pipe.registry.build("evaluator", cfg.evaluator.name, **cfg.evaluator.options)
+    device = torch.device(device)
+    batch_size = batch_size or DEFAULT_BATCH_SIZE.get(device.type, 64)
+    base = DiffusionPipeline.from_checkpoint(path, device=device)
+    pipe = SamplingOptions(base, batch_size=batch_size, clip_denoised=clip_denoised)
+    clipped_pipe = SamplingOptions(base, batch_size=batch_size, clip_denoised=True)
+    cfg = base.config
+    evaluator = base.registry.build("evaluator", cfg.evaluator.name, **cfg.evaluator.options)
     guidance = float(cfg.sample.get("guidance", 3.0) if guidance is None else guidance)
     dataset = cfg.dataset.name
     runs: list[dict[str, Any]] = []
+    result = {
+        "dataset": dataset,
+        "checkpoint": str(path),
+        "samplers": samplers,
+        "nfe_requested": sorted(nfes),
+        "max_seconds": max_seconds,
+        "guidance": guidance,
+        "spacing": cfg.sample.get("spacing", "leading"),
+        "num_per_prompt": num_per_prompt,
+        "seed": seed,
+        "device": device.type,
+        "batch_size": batch_size,
+        "unet_parameters": sum(p.numel() for p in base.model.unet.parameters()),
+        "runs": runs,
+    }
     seconds_per_nfe: dict[str, float] = {}
-    jobs = [(s, steps_for_nfe(s, n)) for n in sorted(nfes) for s in samplers]
+    # (sampler, steps, x0 clipped, is a reference)
+    jobs = [(s, steps_for_nfe(s, n), clip_denoised, False) for n in sorted(nfes) for s in samplers]
     if reference_nfe is not None:
-        jobs.append((REFERENCE_SAMPLER, steps_for_nfe(REFERENCE_SAMPLER, reference_nfe)))
+        ref_steps = steps_for_nfe(REFERENCE_SAMPLER, reference_nfe)
+        jobs.append((REFERENCE_SAMPLER, ref_steps, clip_denoised, True))
+        if clip_reference and not clip_denoised:
+            jobs.append((REFERENCE_SAMPLER, ref_steps, True, True))
     with reuse_checkers():
-        for i, (sampler, steps) in enumerate(jobs):
+        for sampler, steps, clip, reference in jobs:
             nfe = nfe_of(sampler, steps)
-            reference = reference_nfe is not None and i == len(jobs) - 1
             if seconds_per_nfe and not reference:
                 estimate = nfe * max(seconds_per_nfe.values())
                 if estimate > max_seconds:
@@ -183,8 +231,8 @@ def evaluate_checkpoint(
                     continue
             start = time.perf_counter()
             metrics = evaluator.evaluate(
-                pipe,
-                out_dir / dataset / f"{sampler}-{nfe}{'-clip' if clip_denoised else ''}",
+                clipped_pipe if clip else pipe,
+                out_dir / dataset / f"{sampler}-{nfe}{'-clip' if clip else ''}",
                 num_per_prompt=num_per_prompt,
                 sampler=sampler,
                 steps=steps,
@@ -192,7 +240,7 @@ def evaluate_checkpoint(
                 seed=seed,
             )
             seconds = time.perf_counter() - start
-            if nfe >= 10:  # the first call also trains the checker: do not estimate from it
+            if runs and nfe >= 10:  # the first call also trains the checker: do not estimate from it
                 seconds_per_nfe[sampler] = seconds / nfe
             score, n = score_of(metrics)
             runs.append(
@@ -204,27 +252,18 @@ def evaluate_checkpoint(
                     "num_samples": n,
                     "seconds": round(seconds, 1),
                     "reference": reference,
-                    "clip_denoised": clip_denoised,
+                    "clip_denoised": clip,
                     "metrics": metrics,
                 }
             )
             print(
-                f"  {dataset:7s} {sampler:9s} {steps:5d} steps {nfe:5d} NFE  score {score:6.1%} "
-                f"(n={n})  {seconds:6.1f} s"
+                f"  {dataset:7s} {sampler:9s} {steps:5d} steps {nfe:5d} NFE{' clip' if clip else ''}  "
+                f"score {score:6.1%} (n={n})  {seconds:6.1f} s",
+                flush=True,
             )
-    return {
-        "dataset": dataset,
-        "checkpoint": str(path),
-        "samplers": samplers,
-        "nfe_requested": sorted(nfes),
-        "max_seconds": max_seconds,
-        "guidance": guidance,
-        "spacing": cfg.sample.get("spacing", "leading"),
-        "num_per_prompt": num_per_prompt,
-        "seed": seed,
-        "unet_parameters": sum(p.numel() for p in pipe.model.unet.parameters()),
-        "runs": runs,
-    }
+            if on_run is not None:
+                on_run(result)
+    return result
 
 
 def clipped(run: dict[str, Any]) -> bool:
@@ -326,7 +365,9 @@ def render(results: list[dict[str, Any]], figure: Path, findings: str = "") -> s
         "(so its points sit at 5, 9, 19, 49, 99 NFE), the others one per step; classifier-free guidance "
         "batches both halves into one forward, so it does not change NFE. Every sampler starts from the "
         "same seeded noise; `ddpm`, `ddim` and `dpmpp-2m` visit the timesteps of the checkpoint's spacing, "
-        "`euler` and `heun` Karras' noise levels (rho 7) between the schedule's smallest and largest sigma.",
+        "`euler` and `heun` Karras' noise levels (rho 7) from `sigma_max = min(80, schedule's largest "
+        "sigma)` (EDM's default; 80 for these cosine schedules, whose largest is 4096) down to the "
+        "schedule's smallest sigma.",
         "",
         f"![quality against NFE]({rel})",
         "",
@@ -343,7 +384,8 @@ def render(results: list[dict[str, Any]], figure: Path, findings: str = "") -> s
             f"{n} samples per cell ({res['num_per_prompt']} per prompt; binomial standard error about "
             f"{100 * standard_error(0.85, n):.1f} points at 85%), guidance {res['guidance']}, spacing "
             f"{res.get('spacing', 'leading')!r}, UNet {res['unet_parameters']:,} parameters, checkpoint "
-            f"`{res['checkpoint']}`. Machine: {res.get('machine', '?')}.",
+            f"`{res['checkpoint']}`, sampled on {res.get('device', 'cpu')}. "
+            f"Machine: {res.get('machine', '?')}.",
         ]
         curves = sorted((r for r in runs if not r["reference"]), key=lambda r: SAMPLERS.index(r["sampler"]))
         for metric in metrics_of(res["dataset"]):
@@ -449,6 +491,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--clip-denoised", action="store_true", help="clamp predicted x0 to [-1, 1] (not the default)"
     )
+    p.add_argument(
+        "--clip-reference",
+        action="store_true",
+        help="also measure the DDPM reference with predicted x0 clamped to [-1, 1]",
+    )
+    p.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1 ...")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"samples per pipeline chunk (default {DEFAULT_BATCH_SIZE['cpu']} on the CPU, "
+        f"{DEFAULT_BATCH_SIZE['cuda']} on a GPU; guidance doubles the network's batch)",
+    )
     p.add_argument("--part", default="", help="suffix of the results file, for parts measured separately")
     p.add_argument("--reference-nfe", type=int, default=REFERENCE_NFE, help="DDPM steps of the reference")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch.set_num_threads")
@@ -468,6 +523,11 @@ def main(argv: list[str] | None = None) -> int:
         args.nfe = []
     if not args.from_json:
         torch.set_num_threads(args.threads)
+        device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise SystemExit(f"--device {args.device}: torch {torch.__version__} sees no CUDA device here.")
+        if args.batch_size is not None and args.batch_size < 1:
+            raise SystemExit(f"--batch-size must be at least 1, got {args.batch_size}")
         checkpoints = dict(c.split("=", 1) for c in args.checkpoint) or {
             d: str(ROOT / "runs" / "bench" / f"{d}-quick") for d in ("digits", "shapes")
         }
@@ -482,6 +542,16 @@ def main(argv: list[str] | None = None) -> int:
                 train_checkpoint(dataset, path)
             print(f"{dataset}: {path}")
             state = MachineState.capture()
+
+            def save(result: dict[str, Any], state: MachineState = state) -> Path:
+                state.finish()
+                gpu = device_description(device)
+                result["machine"] = (gpu + "; " if gpu else "") + state.describe()
+                out = results_path(result["dataset"], args.results_dir, args.part)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(result, indent=1) + "\n")
+                return out
+
             result = evaluate_checkpoint(
                 path,
                 samplers=args.samplers,
@@ -493,13 +563,12 @@ def main(argv: list[str] | None = None) -> int:
                 out_dir=args.samples_dir,
                 reference_nfe=None if args.reference == "skip" else args.reference_nfe,
                 clip_denoised=args.clip_denoised,
+                clip_reference=args.clip_reference,
+                device=device,
+                batch_size=args.batch_size,
+                on_run=save,
             )
-            state.finish()
-            out = results_path(result["dataset"], args.results_dir, args.part)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            result["machine"] = state.describe()
-            out.write_text(json.dumps(result, indent=1) + "\n")
-            print(f"results in {out}")
+            print(f"results in {save(result)}")
     results = load_results(args.results_dir)
     if not results:
         raise SystemExit(f"no results in {args.results_dir}: measure first (see --help)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import alternate, markdown_table, peak_cpu_memory, replace_section, spread  # noqa: E402
+from common import alternate, markdown_table, peak_cpu_memory, replace_section, spread, time_block  # noqa: E402
 from line_chart import Panel, Series, draw_line_chart, log_ticks, nice_ceiling  # noqa: E402
-from peer_models import SETTINGS, build_polydiff, largest_divisor, match_width  # noqa: E402
+from peer_models import DEFAULT_SETTINGS, SETTINGS, build_polydiff, largest_divisor, match_width  # noqa: E402
+from peers import ALL_MODES, Mode, Workload, _command, main, render  # noqa: E402
 from sampler_quality import SAMPLERS, nfe_of, score_of, standard_error, steps_for_nfe  # noqa: E402
 
 from polydiff.diffusion.config import DiffusionConfig  # noqa: E402
@@ -105,12 +107,141 @@ def test_match_width_picks_the_closest_count_and_refuses_a_poor_match() -> None:
     assert largest_divisor(36, 8) == 6 and largest_divisor(40, 8) == 8
 
 
-def test_polydiff_contender_runs_the_benchmark_setting() -> None:
-    setting = SETTINGS["16x16-b64"]
+def test_match_width_bisection_builds_few_candidates_and_finds_the_closest() -> None:
+    built: list[int] = []
+
+    def build(width: int) -> nn.Module:
+        built.append(width)
+        return nn.Linear(width, width)
+
+    widths = range(8, 257, 4)
+    assert match_width(build, 100 * 101, widths) == (100, 100 * 101)
+    assert len(built) <= 8  # bisection over 63 widths, not a scan
+    assert match_width(build, 8 * 9, widths) == (8, 72)  # the target at the first width
+    assert match_width(build, 256 * 257 + 100, widths) == (256, 256 * 257)  # ... and beyond the last one
+
+
+@pytest.mark.parametrize("name", sorted({n for names in DEFAULT_SETTINGS.values() for n in names}))
+def test_polydiff_contender_runs_the_benchmark_setting(name: str) -> None:
+    setting = SETTINGS[name]
     contender = build_polydiff(setting)
     x = torch.randn(2, 3, setting.size, setting.size)
     assert contender.forward(x, torch.tensor([1, 500])).shape == x.shape
     assert contender.num_parameters == sum(p.numel() for p in contender.model.parameters())
+
+
+def test_mode_labels_round_trip_and_bad_labels_name_the_choices() -> None:
+    assert [m.label for m in ALL_MODES] == ["fp32", "bf16", "fp32+compile", "bf16+compile"]
+    assert all(Mode.parse(m.label) == m for m in ALL_MODES)
+    for bad in ("fp16", "bf16+jit", "compile"):
+        with pytest.raises(ValueError, match="expected one of fp32, bf16, fp32\\+compile, bf16\\+compile"):
+            Mode.parse(bad)
+
+
+def test_bf16_workload_trains_in_autocast_and_keeps_float32_weights() -> None:
+    setting = SETTINGS["16x16-b64"]
+    contender = build_polydiff(setting)
+    before = [p.detach().clone() for p in contender.model.parameters()]
+    work = Workload(contender, setting, mode=Mode("bf16"))
+    seen: list[torch.dtype] = []
+    contender.model.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    work.train_step()
+    assert seen == [torch.bfloat16]
+    assert all(p.dtype == torch.float32 for p in contender.model.parameters())
+    assert any(not torch.equal(b, p) for b, p in zip(before, contender.model.parameters(), strict=True))
+    assert work.x.shape == work.noise.shape == (setting.batch, 3, setting.size, setting.size)
+
+
+def test_time_block_synchronises_around_the_whole_block() -> None:
+    events: list[str] = []
+    per_call = time_block(lambda: events.append("call"), 3, sync=lambda: events.append("sync"))
+    assert events == ["sync", "call", "call", "call", "sync"]
+    assert per_call >= 0.0
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        time_block(lambda: None, 0)
+
+
+def _fake_gpu_results() -> dict:
+    def entry(name: str, train_s: float, sample_s: float) -> dict:
+        return {
+            "parameters": 1000,
+            "width": 8,
+            "attention": "somewhere",
+            "train_s": [train_s, train_s],
+            "sample_s": [sample_s, sample_s],
+            "train_peak_bytes": 3 * 2**20,
+            "sample_peak_bytes": 2**20,
+            "first_train_s": 1.0,
+            "first_forward_s": 0.5,
+        }
+
+    setting = {"name": "32x32-b128", "size": 32, "batch": 128}
+    return {
+        "machine": "a GPU",
+        "device": "cuda",
+        "rounds": 2,
+        "train_steps_per_round": 10,
+        "forwards_per_round": 10,
+        "versions": {"diffusers": "0.42.1", "denoising_diffusion_pytorch": "2.3.4"},
+        "settings": [
+            {
+                "setting": setting,
+                "mode": "fp32",
+                "contenders": {
+                    "polydiff": entry("polydiff", 0.010, 0.002),
+                    "diffusers": entry("diffusers", 0.020, 0.004),
+                },
+            },
+            {
+                "setting": setting,
+                "mode": "bf16+compile",
+                "contenders": {
+                    "polydiff": entry("polydiff", 0.004, 0.001),
+                    "diffusers": entry("diffusers", 0.005, 0.001),
+                },
+            },
+        ],
+        "skipped": ["64x64-b64 bf16+compile"],
+    }
+
+
+def test_render_modes_gives_one_table_per_setting_with_ratios_per_mode() -> None:
+    text = render(_fake_gpu_results())
+    assert text.count("### 32x32, batch 128") == 1
+    rows = [
+        line for line in text.splitlines() if line.startswith("| polydiff") or line.startswith("| diffusers")
+    ]
+    assert rows == [
+        "| polydiff | fp32 | 10.0 (0%) | 12800 | 2.00x | 1.00x | 2.00 (0%) | 2.00x | 3 | 1 | 1.5 |",
+        "| diffusers | fp32 | 20.0 (0%) | 6400 | 1.00x | 1.00x | 4.00 (0%) | 1.00x | 3 | 1 | 1.5 |",
+        "| polydiff | bf16+compile | 4.0 (0%) | 32000 | 1.25x | 2.50x | 1.00 (0%) | 1.00x | 3 | 1 | 1.5 |",
+        "| diffusers | bf16+compile | 5.0 (0%) | 25600 | 1.00x | 4.00x | 1.00 (0%) | 1.00x | 3 | 1 | 1.5 |",
+    ]
+    assert "ddpm-pytorch width" not in text  # a peer that was not measured is left out
+    assert "Not measured (past `--max-seconds`): 64x64-b64 bf16+compile." in text
+    assert "torch.cuda.synchronize()" in text
+
+
+def test_from_json_renders_a_gpu_run_without_measuring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "peers-cuda.json"
+    path.write_text(json.dumps(_fake_gpu_results()))
+    assert main(["--device", "cuda", "--from-json", "--out", str(path)]) == 0
+    assert "| polydiff | bf16+compile | 4.0 (0%) |" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without a GPU")
+def test_gpu_run_without_cuda_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--gpu"])
+    assert "--device cuda: torch.cuda.is_available() is False" in capsys.readouterr().err
+
+
+def test_command_drops_the_out_path() -> None:
+    assert _command(["--device", "cuda", "--out", "/tmp/x.json", "--modes", "fp32"]) == (
+        "python bench/peers.py --device cuda --modes fp32"
+    )
 
 
 def test_draw_line_chart_draws_every_series(tmp_path: Path) -> None:

@@ -295,3 +295,55 @@ def test_tiny_unet_overfits_one_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0]
+
+
+@pytest.mark.parametrize("spatial", [(5,), (3, 4), (2, 3, 4)])
+def test_coordinates_span_minus_one_to_one_along_each_axis(spatial):
+    from polydiff.nn.unet import coordinates
+
+    grid = coordinates(2, spatial, torch.zeros(1))
+    assert grid.shape == (2, len(spatial), *spatial)
+    for axis, n in enumerate(spatial):
+        line = grid[0, axis].movedim(axis, 0).reshape(n, -1)
+        assert torch.allclose(line[:, 0], torch.linspace(-1, 1, n))
+        assert torch.equal(line, line[:, :1].expand_as(line))  # constant along the other axes
+
+
+@pytest.mark.parametrize("dims, spatial", [(1, (16,)), (2, (8, 8)), (3, (4, 8, 8))])
+def test_coord_channels_widen_the_input_conv(dims, spatial):
+    cfg = UNetConfig(
+        dims=dims,
+        in_channels=2,
+        model_channels=16,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_levels=(),
+        norm_groups=4,
+        coord_channels=True,
+    )
+    net = UNet(cfg)
+    first_weight = next(p for p in net.input_blocks[0].parameters() if p.dim() > 2)
+    assert first_weight.shape[1] == 2 + dims
+    x = torch.randn(2, 2, *spatial)
+    assert net(x, torch.tensor([10, 20])).shape == x.shape
+
+
+@pytest.mark.parametrize("coords", [False, True])
+def test_only_coord_channels_tell_the_interior_where_it_is(coords):
+    """A constant signal far from the borders: without coordinates the output there is constant
+    (translation equivariance), with them it varies along the axis."""
+    torch.manual_seed(0)
+    cfg = UNetConfig(
+        dims=1,
+        in_channels=1,
+        model_channels=8,
+        channel_mult=(1,),
+        num_res_blocks=1,
+        attention_levels=(),
+        norm_groups=4,
+        coord_channels=coords,
+    )
+    net = UNet(cfg)
+    torch.nn.init.normal_(net.out[-1].weight)  # the zero-initialised output layer would hide everything
+    y = net(torch.ones(1, 1, 96), torch.tensor([10]))[0, 0, 32:64]
+    assert (y.std() > 1e-3) == coords, y.std()

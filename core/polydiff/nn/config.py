@@ -29,6 +29,11 @@ class UNetConfig:
             spatial then temporal attention, downsampling space only (Video Diffusion
             Models). False = full 3x3x3 convolutions, attention over all positions and
             downsampling of time too.
+        coord_channels: Append one input channel per spatial axis holding the position along
+            it, from -1 to 1 (CoordConv, Liu et al. 2018). Convolutions are translation
+            equivariant and attention here has no position embedding, so without these the
+            network learns where it is only from the zero padding: prompts that name positions
+            ("at the top left") need them.
         gradient_checkpointing: Recompute each block's activations in the backward pass
             while training (less memory, about 30% more compute); no effect on results.
     """
@@ -46,6 +51,7 @@ class UNetConfig:
     dropout: float = 0.0
     norm_groups: int = 32
     factorized: bool = True
+    coord_channels: bool = False
     gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:

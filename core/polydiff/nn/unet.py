@@ -64,7 +64,8 @@ class UNet(nn.Module):
         attn = partial(AttentionBlock, c.dims, head_dim=c.head_dim, context_dim=c.context_dim, **shared)
 
         ch = c.model_channels
-        in_conv = make_conv(c.dims, c.in_channels + c.cond_channels, ch, factorized=self.factorized)
+        extra = c.cond_channels + (c.dims if c.coord_channels else 0)
+        in_conv = make_conv(c.dims, c.in_channels + extra, ch, factorized=self.factorized)
         self.input_blocks = nn.ModuleList([EmbedSequential(in_conv)])
         skip_channels = [ch]
         last_level = len(c.channel_mult) - 1
@@ -125,6 +126,8 @@ class UNet(nn.Module):
         self._check_inputs(x, t, context, context_mask, concat)
         if concat is not None:
             x = torch.cat([x, concat.to(x.dtype)], dim=1)
+        if self.config.coord_channels:
+            x = torch.cat([x, coordinates(x.shape[0], x.shape[2:], x)], dim=1)
         if context_mask is not None:
             context_mask = context_mask.bool()
         emb = self.time_embed(t.expand(x.shape[0]) if t.ndim == 0 else t)
@@ -259,3 +262,10 @@ def _validate(c: UNetConfig) -> None:
         raise ConfigError(f"UNetConfig.context_dim must be positive or None; got {c.context_dim}.")
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError(f"UNetConfig.dropout must be in [0, 1); got {c.dropout}.")
+
+
+def coordinates(batch: int, spatial: Sequence[int], like: Tensor) -> Tensor:
+    """``[batch, len(spatial), *spatial]``: channel ``i`` holds the position along axis ``i``, -1 to 1."""
+    axes = [torch.linspace(-1.0, 1.0, n, device=like.device, dtype=like.dtype) for n in spatial]
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"))
+    return grid.unsqueeze(0).expand(batch, *grid.shape)

@@ -59,6 +59,8 @@ PRESETS = {
             "attention_levels": [1, 2],
             "head_dim": 32,
             "norm_groups": 8,
+            # positions are named in the prompts: give the network its coordinates
+            "coord_channels": True,
         },
         "diffusion": {"num_timesteps": 1000, "schedule": "cosine", "prediction": "v", "min_snr_gamma": 5.0},
         "train": {

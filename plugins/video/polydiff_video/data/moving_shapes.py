@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,8 @@ from polydiff_video.attributes import parse_caption as _parse_caption
 from polydiff_video.data.shapes import shape_mask
 
 _SPLITS = {"train": 0, "eval": 1}
+#: Uniform draws per clip: speed, start row, start column.
+_DRAWS = 3
 
 
 @dataclass(frozen=True)
@@ -49,40 +52,55 @@ def simulate_positions(
 ) -> tuple[np.ndarray, int]:
     """Move a point from ``start`` by ``velocity`` per frame, reflecting inside ``[0, limit]``.
 
+    Closed form of stepping and reflecting: the unfolded path ``start + velocity * t`` is
+    folded back into ``[0, limit]`` (a triangle wave of period ``2 * limit``), and every
+    multiple of ``limit`` the unfolded path passes beyond is one reflection.
+
     Args:
         start: ``(row, col)`` at frame 0, each in ``[0, limit]``.
         velocity: ``(drow, dcol)`` per frame.
         frames: Number of frames ``T``.
-        limit: Largest allowed coordinate (``size - object_size``).
+        limit: Largest allowed coordinate (``size - object_size``), at least 1.
 
     Returns:
         ``positions [T, 2]`` (int64) and the number of reflections.
     """
-    pos = np.array(start, dtype=np.int64)
-    vel = np.array(velocity, dtype=np.int64)
-    positions = [pos.copy()]
-    bounces = 0
-    for _ in range(frames - 1):
-        pos = pos + vel
-        for axis in range(2):
-            # reflect as often as needed (only matters for speeds above the range)
-            while pos[axis] < 0 or pos[axis] > limit:
-                pos[axis] = -pos[axis] if pos[axis] < 0 else 2 * limit - pos[axis]
-                vel[axis] = -vel[axis]
-                bounces += 1
-        positions.append(pos.copy())
-    return np.stack(positions), bounces
+    start_ = np.asarray(start, dtype=np.int64)
+    vel = np.asarray(velocity, dtype=np.int64)
+    if limit < 1 or (start_ < 0).any() or (start_ > limit).any():
+        raise ValueError(f"start {tuple(start)} must lie in [0, limit] with limit >= 1, got limit {limit}")
+    unfolded = start_ + vel * np.arange(frames, dtype=np.int64)[:, None]  # [T, 2]
+    phase = unfolded % (2 * limit)
+    positions = np.where(phase > limit, 2 * limit - phase, phase)
+    end = unfolded[-1]
+    # moving up: boundaries k * limit (k >= 1) below the end; moving down: k <= 0 above it
+    up = np.where(end > 0, -(-end // limit) - 1, 0)
+    down = np.where(end < 0, -(end // limit), 0)
+    bounces = int(np.where(vel > 0, up, np.where(vel < 0, down, 0)).sum())
+    return positions, bounces
 
 
-def render_clip(colour: str, shape: str, positions: np.ndarray, object_size: int, size: int) -> np.ndarray:
-    """Draw the object at ``positions [T, 2]`` on black: returns uint8 ``[3, T, size, size]``."""
-    mask = shape_mask(shape, object_size)
-    rgb = np.array(COLOURS[colour], dtype=np.uint8)[:, None, None]
-    clip = np.zeros((3, len(positions), size, size), dtype=np.uint8)
-    for t, (row, col) in enumerate(positions):
-        window = clip[:, t, row : row + object_size, col : col + object_size]
-        window[:] = np.where(mask[None], rgb, window)
-    return clip
+def render_clip(
+    colour: str, shape: str, positions: np.ndarray, object_size: int, size: int, dtype: np.dtype = np.uint8
+) -> np.ndarray:
+    """Draw the object at ``positions [T, 2]`` on black: returns ``[3, T, size, size]`` of ``dtype``."""
+    rows, cols = np.nonzero(shape_mask(shape, object_size))  # [P] pixels of the object
+    frames = len(positions)
+    ys = positions[:, :1] + rows  # [T, P]
+    xs = positions[:, 1:] + cols
+    flat = (np.arange(frames)[:, None] * size + ys) * size + xs
+    occupied = np.zeros(frames * size * size, dtype=dtype)
+    occupied[flat.ravel()] = 1
+    rgb = np.asarray(COLOURS[colour], dtype=dtype)
+    return (rgb[:, None] * occupied).reshape(3, frames, size, size)
+
+
+@lru_cache(maxsize=64)
+def _centroid(shape: str, object_size: int) -> np.ndarray:
+    """Centroid ``(y, x)`` of ``shape``'s mask relative to its box's top-left corner (read-only)."""
+    centroid = np.argwhere(shape_mask(shape, object_size)).mean(axis=0)
+    centroid.flags.writeable = False
+    return centroid
 
 
 class MovingShapesDataset:
@@ -99,7 +117,8 @@ class MovingShapesDataset:
         object_size: Side of the shape's bounding box (default ``size // 4``).
         speed: Pixels per frame, an int or an inclusive ``(low, high)`` range
             (default ``(size // 16, size // 10)``, at least 1).
-        seed: Seeds every clip; clips depend only on ``(seed, split, index)``.
+        seed: Seeds every clip; clips depend only on ``(seed, split, index)`` (not on
+            ``num_clips``).
         held_out: Captions of the combinations kept out of training (default: 8 of 48, see
             :func:`polydiff_video.attributes.default_held_out`).
         fps: Frame rate written into GIFs (see :meth:`writer_options`).
@@ -148,6 +167,9 @@ class MovingShapesDataset:
         self.num_clips = (
             int(num_clips) if num_clips is not None else (4096 if split == "train" else 4 * len(self.combos))
         )
+        # the random draws of every clip up front (one row per index, drawn in index order, so a
+        # row does not depend on num_clips): a per-item Generator costs more than drawing the clip
+        self._draws = np.random.default_rng([self.seed, _SPLITS[split]]).random((self.num_clips, _DRAWS))
 
     @staticmethod
     def _parse_held_out(held_out: Iterable[str] | None) -> list[Combo]:
@@ -173,8 +195,7 @@ class MovingShapesDataset:
         if not 0 <= index < self.num_clips:
             raise IndexError(f"moving-shapes index {index} out of range [0, {self.num_clips})")
         combo = self.combos[index % len(self.combos)]
-        rng = np.random.default_rng([self.seed, _SPLITS[self.split], index])
-        return self.sample_clip(combo, rng)
+        return self._item(combo, self.simulate_from_uniform(combo, self._draws[index]))
 
     @property
     def data_shape(self) -> tuple[int, int, int, int]:
@@ -182,33 +203,42 @@ class MovingShapesDataset:
 
     # ------------------------------------------------------------------ generation
     def simulate(self, combo: Combo, rng: np.random.Generator) -> MotionTruth:
-        """Draw a speed and a start for ``combo`` and simulate its motion (no drawing)."""
-        speed = int(rng.integers(self.speed_range[0], self.speed_range[1] + 1))
+        """Draw a speed and a start for ``combo`` with ``rng`` and simulate its motion (no drawing)."""
+        return self.simulate_from_uniform(combo, rng.random(_DRAWS))
+
+    def simulate_from_uniform(self, combo: Combo, u: np.ndarray) -> MotionTruth:
+        """Simulate ``combo``'s motion with speed and start taken from ``u``: 3 uniforms in [0, 1).
+
+        The speed is uniform over ``speed_range``; along the motion's axis the start leaves
+        room for ``clean_steps`` steps before the far edge, across it the start is anywhere.
+        """
+        low, high = self.speed_range
+        speed = low + int(u[0] * (high - low + 1))
         dy, dx = DIRECTIONS[combo.direction]
         limit = self.size - self.object_size
+        room = self.clean_steps * speed
         start = []
-        for step in (dy, dx):
-            if step > 0:  # room for clean_steps before the far edge
-                start.append(int(rng.integers(0, limit - self.clean_steps * speed + 1)))
-            elif step < 0:
-                start.append(int(rng.integers(self.clean_steps * speed, limit + 1)))
-            else:
-                start.append(int(rng.integers(0, limit + 1)))
+        for step, draw in zip((dy, dx), u[1:]):
+            lo, hi = (0, limit - room) if step > 0 else (room, limit) if step < 0 else (0, limit)
+            start.append(lo + int(draw * (hi - lo + 1)))
         positions, bounces = simulate_positions(start, (dy * speed, dx * speed), self.frames, limit)
-        centroid = np.argwhere(shape_mask(combo.shape, self.object_size)).mean(axis=0)
-        return MotionTruth(positions, positions + centroid, bounces)
+        return MotionTruth(positions, positions + _centroid(combo.shape, self.object_size), bounces)
 
     def sample_clip(self, combo: Combo, rng: np.random.Generator) -> dict[str, Any]:
         """A fresh clip of ``combo`` drawn with ``rng``, as a dataset item."""
-        truth = self.simulate(combo, rng)
-        clip = render_clip(combo.colour, combo.shape, truth.positions, self.object_size, self.size)
+        return self._item(combo, self.simulate(combo, rng))
+
+    def _item(self, combo: Combo, truth: MotionTruth) -> dict[str, Any]:
+        clip = render_clip(
+            combo.colour, combo.shape, truth.positions, self.object_size, self.size, dtype=np.float32
+        )
         return {
-            "x": torch.from_numpy(clip).float(),
+            "x": torch.from_numpy(clip),
             "text": combo.caption,
             "colour": combo.colour,
             "shape": combo.shape,
             "direction": combo.direction,
-            "track": torch.from_numpy(truth.track).float(),
+            "track": torch.from_numpy(truth.track.astype(np.float32)),
             "bounces": truth.bounces,
         }
 
