@@ -30,6 +30,9 @@ pack() {
     cp bench/results/*cuda* "$RUNS/" 2>/dev/null
     tar czf "$OUT/results.tgz" -C "$RUNS" \
         --exclude='checkpoints' --exclude='*.safetensors' --exclude='*.pt' . 2>/dev/null
+    # the last checkpoint of each run (weights, EMA, config), in parts of at most 15 MB
+    tar czf - -C "$RUNS" --exclude='optimizer.safetensors' $(cd "$RUNS" && ls -d */checkpoints 2>/dev/null) \
+        2>/dev/null | split -b 15M - "$OUT/checkpoints.tgz.part-"
     ls -la "$OUT"
 }
 trap pack EXIT
@@ -70,7 +73,10 @@ stamp "peers exit $?"; tail -30 "$LOG/peers.txt"
 # 2. the full presets, side by side
 train() {  # name, then polydiff train arguments
     local name=$1; shift
-    timeout -s TERM "$TRAIN_S" $PY -m polydiff train "$@" --preset full --device "$DEV" --no-progress \
+    # --foreground: the signal goes to the trainer alone, which saves and stops its DataLoader
+    # workers; a plain `timeout` signals the whole process group, the workers die first and the
+    # trainer fails before it can save (seen on the first GPU session).
+    timeout --foreground -s TERM "$TRAIN_S" $PY -m polydiff train "$@" --preset full --device "$DEV" --no-progress \
         --out "$RUNS/$name" "${TRAIN_ARGS[@]}" >"$LOG/train-$name.txt" 2>&1
     echo "exit $?" >>"$LOG/train-$name.txt"
 }
