@@ -143,7 +143,7 @@ class DiffusionPipeline:
         plan_opts = {k: v for k, v in options.items() if k not in sampler_keys}
         if "spacing" in defaults and _takes_spacing(self.registry, sampler):  # not Karras' samplers
             sampler_opts.setdefault("spacing", defaults["spacing"])
-        if "eta" in defaults and _takes(self.registry, sampler, "eta"):  # DDIM's
+        if "eta" in defaults and _sampler_parameter(self.registry, sampler, "eta") is not None:  # DDIM's
             sampler_opts.setdefault("eta", defaults["eta"])
         run_opts = {
             k: sampler_opts.pop(k) for k in ("clip_denoised", "dynamic_threshold") if k in sampler_opts
@@ -234,13 +234,13 @@ class DiffusionPipeline:
 def _takes_spacing(registry: Registry, sampler: str) -> bool:
     """Whether the run's default timestep spacing applies to ``sampler``: not where its ``spacing``
     defaults to None (the Karras samplers place their own noise levels and refuse a spacing)."""
-    param = inspect.signature(registry.component("sampler", sampler).load()).parameters.get("spacing")
+    param = _sampler_parameter(registry, sampler, "spacing")
     return param is not None and param.default is not None
 
 
-def _takes(registry: Registry, sampler: str, option: str) -> bool:
-    """Whether ``sampler``'s constructor has the keyword ``option``."""
-    return option in inspect.signature(registry.component("sampler", sampler).load()).parameters
+def _sampler_parameter(registry: Registry, sampler: str, option: str) -> inspect.Parameter | None:
+    """The keyword ``option`` of ``sampler``'s constructor, or None if it takes no such option."""
+    return inspect.signature(registry.component("sampler", sampler).load()).parameters.get(option)
 
 
 def _to(cond: Conditioning, device: torch.device) -> Conditioning:
