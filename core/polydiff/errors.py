@@ -48,7 +48,8 @@ def unknown_name(kind: str, name: str, known: Iterable[str], hint: str = "") -> 
     msg = f"unknown {kind} '{name}'."
     if close:
         msg += f" Did you mean '{close[0]}'?"
-    msg += f" Known {kind}s: {', '.join(known) if known else '(none installed)'}."
+    plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"  # modality -> modalities
+    msg += f" Known {plural}: {', '.join(known) if known else '(none installed)'}."
     if hint:
         msg += f" {hint}"
     return UnknownNameError(msg)

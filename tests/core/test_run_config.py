@@ -70,3 +70,11 @@ def test_from_dict_rejects_newer_and_foreign_configs(toy_registry):
         RunConfig.from_dict({**cfg, "surprise": 1})
     with pytest.raises(CheckpointError, match="not a polydiff run config"):
         RunConfig.from_dict({"model_type": "bert"})
+
+
+def test_unknown_name_lists_the_known_ones_in_plain_english():
+    from polydiff.errors import unknown_name
+
+    msg = str(unknown_name("modality", "imag", ["video", "image"]))
+    assert "Did you mean 'image'?" in msg and "Known modalities: image, video." in msg
+    assert "Known datasets: shapes." in str(unknown_name("dataset", "shapez", ["shapes"]))
