@@ -12,9 +12,17 @@
 #   pip wheel --no-deps --no-build-isolation -w .whl . plugins/image plugins/video   # here, first
 #   OUT=/tmp/out bash bench/gpu_session.sh
 # SMOKE=1 runs every phase for a few steps on the CPU (checks the script itself).
+# PEERS=0 skips phase 1; MODELS picks the runs of phase 2 (default: all three), e.g.
+#   PEERS=0 MODELS="video-full" TRAIN_S=400 bash bench/gpu_session.sh
+# and EXTRA_<name> (dashes as underscores) adds `polydiff train` arguments to one run, e.g.
+#   MODELS="video-full video-lr1e-3" EXTRA_video_lr1e_3="--lr 1e-3" (a name's prefix before the
+#   first dash picks the modality and dataset: shapes, digits or video).
 set -uo pipefail
 
 OUT=${OUT:-gpu-out}
+PEERS=${PEERS:-1}
+MODELS=${MODELS:-shapes-full digits-full video-full}
+KEEP_CKPT=${KEEP_CKPT:-$MODELS}  # runs whose checkpoints come back, or "best" (one run)
 RUNS=${RUNS:-/tmp/polydiff-runs}
 SMOKE=${SMOKE:-0}
 PEERS_S=${PEERS_S:-140}  # seconds for each phase (the lease is short: keep the sum under ~9 min)
@@ -30,8 +38,31 @@ pack() {
     cp bench/results/*cuda* "$RUNS/" 2>/dev/null
     tar czf "$OUT/results.tgz" -C "$RUNS" \
         --exclude='checkpoints' --exclude='*.safetensors' --exclude='*.pt' . 2>/dev/null
-    # the last checkpoint of each run (weights, EMA, config), in parts of at most 15 MB
-    tar czf - -C "$RUNS" --exclude='optimizer.safetensors' $(cd "$RUNS" && ls -d */checkpoints 2>/dev/null) \
+    # the checkpoints (weights, EMA, config) of the runs in KEEP_CKPT, in parts of at most 15 MB:
+    # the device tool brings back 8 files, 64 MiB in all (one `full` video run is ~55 MB)
+    local dirs=() name keep=$KEEP_CKPT
+    if [ "$keep" = best ]; then  # the run with the best held-out score (video direction, image accuracy)
+        keep=$($PY - "$RUNS" $MODELS <<'PYEOF'
+import json, sys
+from pathlib import Path
+
+def score(name):
+    try:
+        held = json.loads((Path(sys.argv[1]) / name / "eval" / "metrics.json").read_text())["held_out"]
+    except (OSError, KeyError, ValueError):
+        return -1.0
+    if isinstance(held.get("direction_accuracy"), (int, float)):
+        return held["direction_accuracy"]
+    scores = [v for k, v in held.items() if k.endswith("accuracy") and isinstance(v, (int, float))]
+    return sum(scores) / len(scores) if scores else -1.0
+
+print(max(sys.argv[2:], key=score))
+PYEOF
+)
+        stamp "keeping the checkpoint of $keep"
+    fi
+    for name in $keep; do [ -d "$RUNS/$name/checkpoints" ] && dirs+=("$name/checkpoints"); done
+    [ ${#dirs[@]} -gt 0 ] && tar czf - -C "$RUNS" --exclude='optimizer.safetensors' "${dirs[@]}" \
         2>/dev/null | split -b 15M - "$OUT/checkpoints.tgz.part-"
     ls -la "$OUT"
 }
@@ -53,7 +84,7 @@ if [ "$SMOKE" = 1 ]; then
 else
     DEV=cuda
     TRAIN_ARGS=(--set train.num_workers=4)
-    EVAL_ARGS=()
+    read -r -a EVAL_ARGS <<<"${EVAL_CMD_ARGS:-}"
     VIDEO_STEPS=${VIDEO_STEPS:-6000}
     IMAGE_STEPS=${IMAGE_STEPS:-12000}  # the time budget may stop them first: the step reached is reported
 fi
@@ -61,14 +92,18 @@ stamp "python: $($PY -c 'import sys, torch; print(sys.version.split()[0], torch.
 $PY -m polydiff plugins | head -20
 
 # 1. peers (alone on the GPU: its timings are reported)
-if [ "$SMOKE" = 1 ]; then
+if [ "$PEERS" != 1 ]; then
+    stamp "peers skipped (PEERS=$PEERS)"
+elif [ "$SMOKE" = 1 ]; then
     PEERS_ARGS=(--device cpu --rounds 1 --train-steps 1 --forwards 1 --out "$RUNS/peers-smoke.json")
 else
     PEERS_ARGS=(${PEERS_CMD_ARGS:---gpu --settings 32x32-b128 --max-seconds 110 --out $RUNS/peers-cuda.json})
 fi
-stamp "peers: ${PEERS_ARGS[*]}"
-timeout -s TERM "$PEERS_S" $PY bench/peers.py "${PEERS_ARGS[@]}" >"$LOG/peers.txt" 2>&1
-stamp "peers exit $?"; tail -30 "$LOG/peers.txt"
+if [ "$PEERS" = 1 ]; then
+    stamp "peers: ${PEERS_ARGS[*]}"
+    timeout -s TERM "$PEERS_S" $PY bench/peers.py "${PEERS_ARGS[@]}" >"$LOG/peers.txt" 2>&1
+    stamp "peers exit $?"; tail -30 "$LOG/peers.txt"
+fi
 
 # 2. the full presets, side by side
 train() {  # name, then polydiff train arguments
@@ -80,25 +115,33 @@ train() {  # name, then polydiff train arguments
         --out "$RUNS/$name" "${TRAIN_ARGS[@]}" >"$LOG/train-$name.txt" 2>&1
     echo "exit $?" >>"$LOG/train-$name.txt"
 }
-stamp "training"
-train shapes-full image --dataset shapes ${IMAGE_STEPS:+--steps $IMAGE_STEPS} &
-train digits-full image --dataset digits --encoder vae ${IMAGE_STEPS:+--steps $IMAGE_STEPS} &
-train video-full video --steps "$VIDEO_STEPS" &
+stamp "training: $MODELS"
+for name in $MODELS; do
+    extra_var="EXTRA_${name//-/_}"
+    read -r -a extra <<<"${!extra_var:-}"
+    case "${name%%-*}" in
+        shapes) train "$name" image --dataset shapes ${IMAGE_STEPS:+--steps $IMAGE_STEPS} "${extra[@]}" & ;;
+        digits) train "$name" image --dataset digits --encoder vae ${IMAGE_STEPS:+--steps $IMAGE_STEPS} "${extra[@]}" & ;;
+        video) train "$name" video --steps "$VIDEO_STEPS" "${extra[@]}" & ;;
+        *) echo "unknown model '$name': names start with shapes-, digits- or video-" >&2 ;;
+    esac
+done
 wait
-for name in shapes-full digits-full video-full; do
+for name in $MODELS; do
     stamp "$name: $(tail -3 "$LOG/train-$name.txt" | tr '\n' ' ')"
     readlink "$RUNS/$name/checkpoints/latest" || cat "$RUNS/$name/checkpoints/latest" 2>/dev/null
 done
 
 # 3. evaluation and sampler quality, side by side
 stamp "evaluating"
-for name in shapes-full digits-full video-full; do
+for name in $MODELS; do
     timeout -s TERM "$EVAL_S" $PY -m polydiff evaluate "$RUNS/$name" --device "$DEV" "${EVAL_ARGS[@]}" \
         >"$LOG/eval-$name.txt" 2>&1 &
 done
 SQ="$RUNS/sampler_quality"; mkdir -p "$SQ"
 for spec in "digits 40" "shapes 6"; do
     set -- $spec
+    [[ " $MODELS " == *" $1-full "* ]] || continue
     if [ "$SMOKE" = 1 ]; then
         SQ_ARGS=(--device cpu --reference-nfe 4 --nfe 2 --num-per-prompt 1)
     else

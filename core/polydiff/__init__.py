@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "GaussianDiffusion": "polydiff.diffusion.gaussian",
     "make_beta_schedule": "polydiff.diffusion.schedules",
     "rescale_zero_terminal_snr": "polydiff.diffusion.schedules",
+    "shift_snr": "polydiff.diffusion.schedules",
     "spaced_timesteps": "polydiff.diffusion.timesteps",
     # samplers
     "Sampler": "polydiff.samplers.base",
@@ -111,7 +112,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from polydiff.conditioning.text import TextConditioner
     from polydiff.diffusion.config import DiffusionConfig
     from polydiff.diffusion.gaussian import GaussianDiffusion
-    from polydiff.diffusion.schedules import make_beta_schedule, rescale_zero_terminal_snr
+    from polydiff.diffusion.schedules import make_beta_schedule, rescale_zero_terminal_snr, shift_snr
     from polydiff.diffusion.timesteps import spaced_timesteps
     from polydiff.encoders.identity import IdentityEncoder
     from polydiff.interfaces import (

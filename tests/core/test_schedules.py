@@ -14,6 +14,7 @@ from polydiff.diffusion import (
     make_beta_schedule,
     previous_timesteps,
     rescale_zero_terminal_snr,
+    shift_snr,
     spaced_timesteps,
 )
 from polydiff.diffusion.schedules import COSINE_MAX_BETA, COSINE_OFFSET, SCHEDULES
@@ -76,6 +77,27 @@ def test_zero_terminal_snr_rescaling(name: str) -> None:
     old, new = abar.sqrt(), new_abar.sqrt()
     slope = (new[0] - new[-1]) / (old[0] - old[-1])
     torch.testing.assert_close(new, slope * (old - old[-1]))
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+@pytest.mark.parametrize("shift", [0.5, 2.0, 4.0])
+def test_snr_shift_divides_every_snr_by_its_square(name: str, shift: float) -> None:
+    betas = make_beta_schedule(name, 1000)
+    shifted = shift_snr(betas, shift)
+    assert shifted.dtype == torch.float64 and ((shifted > 0) & (shifted <= 1)).all()
+    abar, new_abar = torch.cumprod(1 - betas.double(), 0), torch.cumprod(1 - shifted, 0)
+    snr, new_snr = abar / (1 - abar), new_abar / (1 - new_abar)
+    torch.testing.assert_close(new_snr, snr / shift**2, rtol=1e-9, atol=0)
+    torch.testing.assert_close(shift_snr(betas, 1.0), betas.double(), rtol=1e-12, atol=1e-15)
+
+
+def test_snr_shift_reaches_the_diffusion_and_must_be_positive() -> None:
+    plain = GaussianDiffusion(DiffusionConfig(schedule="cosine", prediction="v"))
+    shifted = GaussianDiffusion(DiffusionConfig(schedule="cosine", prediction="v", snr_shift=3.0))
+    t = torch.tensor([100, 500, 900])
+    torch.testing.assert_close(shifted.snr(t), plain.snr(t) / 9.0, rtol=1e-6, atol=0)
+    with pytest.raises(ConfigError, match="snr_shift"):
+        GaussianDiffusion(DiffusionConfig(snr_shift=0.0))
 
 
 def test_unknown_schedule_names_the_closest_one() -> None:

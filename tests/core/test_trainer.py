@@ -186,3 +186,17 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     assert "SIGTERM received" in err and "--resume" in err
     step = load_checkpoint(tmp_path).state["step"]
     assert step >= 2
+
+
+def test_compile_wraps_the_unet_alone_and_keeps_parameter_names(toy_registry, tmp_path):
+    """--compile compiles the UNet in place (the conditioner's CPU tokenising stays eager), so the
+    checkpoint's names are those of an eager run."""
+    eager = Trainer(_config(toy_registry, steps=1), tmp_path / "eager", registry=toy_registry, progress=False)
+    compiled = Trainer(
+        _config(toy_registry, steps=1, compile=True), tmp_path / "c", registry=toy_registry, progress=False
+    )
+    eager._setup(), compiled._setup()  # what fit() does first
+    assert compiled.model.unet._compiled_call_impl is not None
+    assert eager.model.unet._compiled_call_impl is None
+    assert compiled.forward is compiled.model
+    assert list(compiled.model.state_dict()) == list(eager.model.state_dict())

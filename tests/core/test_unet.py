@@ -347,3 +347,90 @@ def test_only_coord_channels_tell_the_interior_where_it_is(coords):
     torch.nn.init.normal_(net.out[-1].weight)  # the zero-initialised output layer would hide everything
     y = net(torch.ones(1, 1, 96), torch.tensor([10]))[0, 0, 32:64]
     assert (y.std() > 1e-3) == coords, y.std()
+
+
+def test_pooled_context_needs_context_tokens():
+    with pytest.raises(ConfigError, match="pooled_context"):
+        UNet(tiny(pooled_context=True))
+
+
+def test_pooled_mean_ignores_padding_tokens():
+    from polydiff.nn.unet import pooled
+
+    context = torch.randn(2, 4, CTX_DIM)
+    mask = torch.tensor([[True, True, False, False], [True, True, True, True]])
+    out = pooled(context, mask)
+    assert torch.allclose(out[0], context[0, :2].mean(0))
+    assert torch.allclose(out[1], context[1].mean(0))
+    assert torch.allclose(pooled(context, None), context.mean(1))
+
+
+def test_fresh_pooled_context_is_the_plain_unet():
+    """The pooled path's last layer starts at zero: same weights, same output as without it."""
+    torch.manual_seed(0)
+    plain = UNet(tiny(dims=3, context_dim=CTX_DIM))
+    perturb_(plain)
+    with_pool = UNet(tiny(dims=3, context_dim=CTX_DIM, pooled_context=True))
+    missing, unexpected = with_pool.load_state_dict(plain.state_dict(), strict=False)
+    assert unexpected == [] and missing and all(k.startswith("context_embed.") for k in missing)
+    x, t, ctx = torch.randn(2, 2, 3, 8, 8), torch.tensor([5, 500]), torch.randn(2, 3, CTX_DIM)
+    assert torch.allclose(with_pool(x, t, ctx), plain(x, t, ctx), atol=1e-6)
+
+
+def test_pooled_context_modulates_every_resblock_and_skips_padding():
+    """Without attention anywhere but the middle, a trained pooled path still lets the prompt reach
+    the first level's ResBlocks; padded tokens (mask False) change nothing."""
+    torch.manual_seed(0)
+    net = UNet(tiny(context_dim=CTX_DIM, pooled_context=True, attention_levels=()))
+    perturb_(net)
+    captured = []
+    net.input_blocks[1].register_forward_hook(lambda m, i, o: captured.append(o))
+    x, t = torch.randn(1, 2, 8, 8).expand(2, -1, -1, -1), torch.tensor([7, 7])
+    ctx = torch.randn(2, 3, CTX_DIM)
+    net(x, t, ctx)
+    assert (captured[0][0] - captured[0][1]).abs().max() > 1e-4  # level 0 sees the prompt
+    mask = torch.tensor([[True, True, False]] * 2)
+    padded = ctx.clone()
+    padded[:, 2] = 100.0
+    assert torch.allclose(net(x, t, ctx, mask), net(x, t, padded, mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("frame_embedding", [False, True])
+def test_frame_embedding_tells_each_frame_its_index(frame_embedding):
+    """Identical frames through a UNet whose temporal layers are still identities: the frames come
+    out identical, unless a trained frame embedding tells each frame which one it is."""
+    torch.manual_seed(0)
+    model = UNet(tiny(dims=3, context_dim=CTX_DIM, frame_embedding=frame_embedding)).eval()
+    perturb_(model, only=lambda name: "temporal" not in name)  # frame_embed included
+    frame = torch.randn(2, 2, 1, 8, 8)
+    out = model(frame.expand(-1, -1, 5, -1, -1), torch.tensor([3, 300]), torch.randn(2, 3, CTX_DIM))
+    spread = (out - out[:, :, :1]).abs().amax().item()
+    assert (spread > 1e-3) == frame_embedding, spread
+
+
+def test_frame_embedding_needs_factorized_video():
+    with pytest.raises(ConfigError, match="frame_embedding"):
+        UNet(tiny(dims=2, frame_embedding=True))
+
+
+def test_fresh_frame_embedding_is_the_identity():
+    torch.manual_seed(0)
+    plain = UNet(tiny(dims=3, context_dim=CTX_DIM))
+    perturb_(plain)
+    with_frames = UNet(tiny(dims=3, context_dim=CTX_DIM, frame_embedding=True))
+    missing, unexpected = with_frames.load_state_dict(plain.state_dict(), strict=False)
+    assert unexpected == [] and missing and all(".frame_embed." in k for k in missing)
+    x, t, ctx = torch.randn(2, 2, 3, 8, 8), torch.tensor([5, 500]), torch.randn(2, 3, CTX_DIM)
+    assert torch.allclose(with_frames(x, t, ctx), plain(x, t, ctx), atol=1e-6)
+
+
+@pytest.mark.parametrize("frame_norm", [True, False])
+def test_clip_norm_shares_statistics_across_frames(frame_norm):
+    """Temporal layers still identities: frame 0 reaches the other frames only through GroupNorm
+    statistics taken over the whole clip (frame_norm=False)."""
+    cfg = tiny(dims=3, context_dim=CTX_DIM, frame_norm=frame_norm)
+    model = UNet(cfg).eval()
+    perturb_(model, only=lambda name: "temporal" not in name)
+    influence = _frame_influence(model, inputs(cfg, (5, 8, 8)))
+    assert influence[0] > 1e-3
+    assert (influence[1:].max() > 1e-4) == (not frame_norm), influence

@@ -2,7 +2,7 @@
 
 from polydiff.diffusion.config import DiffusionConfig
 from polydiff.diffusion.gaussian import GaussianDiffusion, expand_to
-from polydiff.diffusion.schedules import make_beta_schedule, rescale_zero_terminal_snr
+from polydiff.diffusion.schedules import make_beta_schedule, rescale_zero_terminal_snr, shift_snr
 from polydiff.diffusion.timesteps import previous_timesteps, spaced_timesteps
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "make_beta_schedule",
     "previous_timesteps",
     "rescale_zero_terminal_snr",
+    "shift_snr",
     "spaced_timesteps",
 ]

@@ -16,7 +16,11 @@ class DiffusionConfig:
             ``"sigmoid"``.
         beta_start, beta_end: Ends of the linear-type schedules, quoted for ``T = 1000``
             (``linear`` and ``scaled_linear`` scale them by ``1000 / T``).
-        rescale_zero_terminal_snr: Rescale so that ``abar_T = 0`` (Lin et al. 2023).
+        snr_shift: Divide every step's SNR by ``snr_shift ** 2`` (simple diffusion's shifted
+            schedule, SD3's shift; see :func:`~polydiff.diffusion.schedules.shift_snr`): for
+            large or redundant data such as video. 1 = the schedule as it is.
+        rescale_zero_terminal_snr: Rescale so that ``abar_T = 0`` (Lin et al. 2023), after
+            the shift.
         prediction: Network target: ``"eps"``, ``"x0"`` or ``"v"``.
         min_snr_gamma: If set, weight the loss by ``min(SNR, gamma) / SNR`` expressed for
             the prediction target (Hang et al. 2023); None for plain MSE.
@@ -26,6 +30,7 @@ class DiffusionConfig:
     schedule: str = "linear"
     beta_start: float = 1e-4
     beta_end: float = 0.02
+    snr_shift: float = 1.0
     rescale_zero_terminal_snr: bool = False
     prediction: str = "eps"
     min_snr_gamma: float | None = None

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from polydiff.diffusion.config import DiffusionConfig
-from polydiff.diffusion.schedules import make_beta_schedule, rescale_zero_terminal_snr
+from polydiff.diffusion.schedules import make_beta_schedule, rescale_zero_terminal_snr, shift_snr
 from polydiff.errors import ConfigError, unknown_name
 
 ModelFn = Callable[[Tensor, Tensor], Tensor]
@@ -59,6 +59,8 @@ class GaussianDiffusion:
                 f"got {config.min_snr_gamma}."
             )
         betas = make_beta_schedule(config.schedule, config.num_timesteps, config.beta_start, config.beta_end)
+        if config.snr_shift != 1.0:
+            betas = shift_snr(betas, config.snr_shift)
         if config.rescale_zero_terminal_snr:
             if config.prediction == "eps":
                 raise ConfigError(

@@ -97,6 +97,30 @@ def make_beta_schedule(
     return SCHEDULES[name](num_timesteps, beta_start, beta_end)
 
 
+def shift_snr(betas: Tensor, shift: float) -> Tensor:
+    """Divide every step's SNR by ``shift ** 2``: more noise at each t for larger data.
+
+    The shifted schedule of simple diffusion (Hoogeboom et al. 2023: ``logSNR - 2 log(shift)``)
+    and Stable Diffusion 3's timestep shift. The larger (or more redundant: many frames of one
+    scene) the data, the more of its layout survives a given noise level, so the steps where the
+    prompt decides the layout become rarer; shifting puts them back into the training and
+    sampling steps. ``shift = 1`` is the identity.
+
+    Args:
+        betas: ``[T]`` betas.
+        shift: Positive factor on the noise standard deviation relative to the signal's.
+
+    Returns:
+        ``[T]`` float64 betas with ``abar' = abar / (abar + shift^2 (1 - abar))``.
+    """
+    if shift <= 0:
+        raise ConfigError(f"DiffusionConfig.snr_shift must be > 0 (1 = no shift), got {shift}.")
+    abar = torch.cumprod(1 - betas.to(torch.float64), dim=0)
+    abar = abar / (abar + shift**2 * (1 - abar))
+    alphas = torch.cat([abar[:1], abar[1:] / abar[:-1]])
+    return 1 - alphas
+
+
 def rescale_zero_terminal_snr(betas: Tensor) -> Tensor:
     """Rescale ``betas`` so that the last step has zero SNR (Lin et al. 2023, Algorithm 1).
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from polydiff.nn.embeddings import timestep_embedding
 from polydiff.nn.layers import group_norm, zero_module
 
 
@@ -85,6 +86,12 @@ class AttentionBlock(nn.Module):
         context_dim: Width of the context tokens; None = no cross-attention.
         norm_groups: Groups of the input GroupNorm.
         factorized: Video only: spatial then temporal attention (see above).
+        frame_embedding: Factorized video only: add a sinusoidal embedding of the frame index
+            (through a zero-initialised linear layer) to every token before the attention, so
+            the spatial and cross-attention of each frame know which frame it is (the temporal
+            positional encoding of AnimateDiff's and VideoLDM's temporal layers). Any number
+            of frames works.
+        frame_norm: Factorized video: input GroupNorm statistics per frame (else per clip).
     """
 
     def __init__(
@@ -96,10 +103,15 @@ class AttentionBlock(nn.Module):
         context_dim: int | None = None,
         norm_groups: int = 32,
         factorized: bool = False,
+        frame_embedding: bool = False,
+        frame_norm: bool = True,
     ) -> None:
         super().__init__()
         self.factorized = dims == 3 and factorized
-        self.norm = group_norm(channels, norm_groups, per_frame=self.factorized)
+        self.frame_embed = (
+            zero_module(nn.Linear(channels, channels)) if self.factorized and frame_embedding else None
+        )
+        self.norm = group_norm(channels, norm_groups, per_frame=self.factorized and frame_norm)
         self.proj_in = nn.Linear(channels, channels)
         self.norm_self = nn.LayerNorm(channels)
         self.self_attn = Attention(channels, head_dim=head_dim)
@@ -122,6 +134,10 @@ class AttentionBlock(nn.Module):
         if self.factorized:
             frames = x.shape[2]
             h = self.proj_in(rearrange(h, "b c t h w -> (b t) (h w) c"))
+            if self.frame_embed is not None:  # [T, C] -> row b * T + t of the (b t) batch
+                index = torch.arange(frames, device=h.device)
+                pe = self.frame_embed(timestep_embedding(index, h.shape[-1]).to(h.dtype))
+                h = h + pe.repeat(x.shape[0], 1).unsqueeze(1)
             h = h + self.self_attn(self.norm_self(h))
             h = rearrange(h, "(b t) n c -> (b n) t c", t=frames)
             h = h + self.temporal_attn(self.norm_temporal(h), attn_mask=self.temporal_bias(frames))

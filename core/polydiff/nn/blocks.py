@@ -28,7 +28,9 @@ class ResBlock(nn.Module):
         emb_dim: Width of the timestep embedding.
         dropout: Dropout before the last convolution.
         norm_groups: GroupNorm groups (clamped to divide the channels).
-        factorized: Video only: per-frame norms and :class:`~polydiff.nn.layers.SpaceTimeConv`.
+        factorized: Video only: :class:`~polydiff.nn.layers.SpaceTimeConv` and, with
+            ``frame_norm``, GroupNorm statistics per frame rather than per clip.
+        frame_norm: See ``factorized``.
     """
 
     def __init__(
@@ -41,13 +43,14 @@ class ResBlock(nn.Module):
         dropout: float = 0.0,
         norm_groups: int = 32,
         factorized: bool = False,
+        frame_norm: bool = True,
     ) -> None:
         super().__init__()
         self.dims = dims
-        self.norm1 = group_norm(in_channels, norm_groups, per_frame=factorized)
+        self.norm1 = group_norm(in_channels, norm_groups, per_frame=factorized and frame_norm)
         self.conv1 = make_conv(dims, in_channels, out_channels, factorized=factorized)
         self.emb_proj = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, 2 * out_channels))
-        self.norm2 = group_norm(out_channels, norm_groups, per_frame=factorized)
+        self.norm2 = group_norm(out_channels, norm_groups, per_frame=factorized and frame_norm)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = make_conv(dims, out_channels, out_channels, factorized=factorized, zero_init=True)
         self.skip = (

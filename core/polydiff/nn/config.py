@@ -34,6 +34,18 @@ class UNetConfig:
             equivariant and attention here has no position embedding, so without these the
             network learns where it is only from the zero padding: prompts that name positions
             ("at the top left") need them.
+        pooled_context: Also add the context tokens' masked mean, through a small MLP, to the
+            timestep embedding (Imagen's pooled text embedding), so every ResBlock, temporal
+            convolutions included, is modulated by the prompt, not only the attention
+            levels. Needs ``context_dim``. The MLP's last layer starts at zero.
+        frame_embedding: Factorized video: every attention block adds a sinusoidal embedding
+            of the frame index to its tokens (zero-initialised projection), so cross-attention
+            to the prompt can differ from frame to frame (motion words); see
+            :class:`~polydiff.nn.attention.AttentionBlock`.
+        frame_norm: Factorized video: GroupNorm statistics per frame (True: each frame is
+            normalised as an independent image, which joint image-video training needs) or
+            over the whole clip (False: what differs from frame to frame as a whole, such
+            as the frame index and the coordinate channel along time, survives the norms).
         gradient_checkpointing: Recompute each block's activations in the backward pass
             while training (less memory, about 30% more compute); no effect on results.
     """
@@ -52,6 +64,9 @@ class UNetConfig:
     norm_groups: int = 32
     factorized: bool = True
     coord_channels: bool = False
+    pooled_context: bool = False
+    frame_embedding: bool = False
+    frame_norm: bool = True
     gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:

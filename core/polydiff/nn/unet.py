@@ -14,7 +14,7 @@ from polydiff.nn.attention import AttentionBlock
 from polydiff.nn.blocks import Downsample, ResBlock, Upsample
 from polydiff.nn.config import UNetConfig
 from polydiff.nn.embeddings import TimestepEmbedding
-from polydiff.nn.layers import group_norm, make_conv
+from polydiff.nn.layers import group_norm, make_conv, zero_module
 
 _AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("frames", "height", "width")}
 
@@ -57,11 +57,26 @@ class UNet(nn.Module):
         self.out_channels = c.out_channels or c.in_channels
         emb_dim = 4 * c.model_channels
         self.time_embed = TimestepEmbedding(c.model_channels, emb_dim)
+        self.context_embed = None
+        if c.pooled_context:
+            self.context_embed = nn.Sequential(
+                nn.LayerNorm(c.context_dim),
+                nn.Linear(c.context_dim, emb_dim),
+                nn.SiLU(),
+                zero_module(nn.Linear(emb_dim, emb_dim)),
+            )
 
-        shared = {"norm_groups": c.norm_groups, "factorized": self.factorized}
+        shared = {"norm_groups": c.norm_groups, "factorized": self.factorized, "frame_norm": c.frame_norm}
         # res(in_channels, out_channels) and attn(channels) build the blocks of every level.
         res = partial(ResBlock, c.dims, emb_dim=emb_dim, dropout=c.dropout, **shared)
-        attn = partial(AttentionBlock, c.dims, head_dim=c.head_dim, context_dim=c.context_dim, **shared)
+        attn = partial(
+            AttentionBlock,
+            c.dims,
+            head_dim=c.head_dim,
+            context_dim=c.context_dim,
+            frame_embedding=c.frame_embedding,
+            **shared,
+        )
 
         ch = c.model_channels
         extra = c.cond_channels + (c.dims if c.coord_channels else 0)
@@ -95,7 +110,7 @@ class UNet(nn.Module):
                 self.output_blocks.append(EmbedSequential(*layers))
 
         self.out = nn.Sequential(
-            group_norm(ch, c.norm_groups, per_frame=self.factorized),
+            group_norm(ch, c.norm_groups, per_frame=self.factorized and c.frame_norm),
             nn.SiLU(),
             make_conv(c.dims, ch, self.out_channels, factorized=self.factorized, zero_init=True),
         )
@@ -131,6 +146,8 @@ class UNet(nn.Module):
         if context_mask is not None:
             context_mask = context_mask.bool()
         emb = self.time_embed(t.expand(x.shape[0]) if t.ndim == 0 else t)
+        if self.context_embed is not None:
+            emb = emb + self.context_embed(pooled(context, context_mask))
 
         h, skips = x, []
         for block in self.input_blocks:
@@ -260,8 +277,26 @@ def _validate(c: UNetConfig) -> None:
         raise ConfigError("UNetConfig.cond_channels must be >= 0 and out_channels positive (or None).")
     if c.context_dim is not None and c.context_dim < 1:
         raise ConfigError(f"UNetConfig.context_dim must be positive or None; got {c.context_dim}.")
+    if c.pooled_context and c.context_dim is None:
+        raise ConfigError(
+            "UNetConfig.pooled_context needs context tokens to pool: set context_dim "
+            "(or pooled_context=False)."
+        )
+    if c.frame_embedding and not (c.dims == 3 and c.factorized):
+        raise ConfigError(
+            f"UNetConfig.frame_embedding embeds the frame index of factorized video (dims=3, "
+            f"factorized=True); got dims={c.dims}, factorized={c.factorized}. Fix: frame_embedding=False."
+        )
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError(f"UNetConfig.dropout must be in [0, 1); got {c.dropout}.")
+
+
+def pooled(context: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean of ``context: [B, L, D]`` over its real tokens (``mask: [B, L]`` bool) -> ``[B, D]``."""
+    if mask is None:
+        return context.mean(dim=1)
+    weights = mask.to(context.dtype).unsqueeze(-1)
+    return (context * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
 def coordinates(batch: int, spatial: Sequence[int], like: Tensor) -> Tensor:

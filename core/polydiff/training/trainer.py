@@ -142,7 +142,10 @@ class Trainer:
                 self.ema.num_updates = int(ckpt.state.get("ema_updates", self.start_step))
         self.forward = self.model
         if cfg.train.compile:
-            self.forward = torch.compile(self.model)
+            # the UNet alone, in place (its parameter names, hence checkpoints, unchanged): the
+            # conditioner tokenises on the CPU and the loss indexes schedule buffers, which would
+            # pull CPU kernels into the graph (a C++ build on the GPU machine failed on them)
+            self.model.unet.compile()
         if info.enabled:
             self.forward = DistributedDataParallel(
                 self.forward, device_ids=[info.device.index] if info.device.type == "cuda" else None

@@ -14,43 +14,53 @@ def tts_registry():
     return Registry.from_plugins(("tts", polydiff_tts.plugin))
 
 
-@pytest.fixture
-def tiny_config(tts_registry):
-    """The quick preset shrunk to a model that trains in seconds on a slice of the digits."""
+@pytest.fixture(scope="session")
+def make_tiny_config(tts_registry):
+    """``make_tiny_config(steps=60)``: the quick preset shrunk to a model that trains in seconds
+    on a slice of the digits (a fresh RunConfig each call)."""
     from polydiff.run_config import RunConfig
 
-    return RunConfig.for_modality(
-        "tts",
-        registry=tts_registry,
-        overrides={
-            "dataset": {"max_items": 48},
-            "unet": {
-                "model_channels": 16,
-                "channel_mult": (1, 2),
-                "num_res_blocks": 1,
-                "attention_levels": (),
-                "norm_groups": 8,
+    def make(steps: int = 60) -> RunConfig:
+        return RunConfig.for_modality(
+            "tts",
+            registry=tts_registry,
+            overrides={
+                "dataset": {"max_items": 48},
+                "unet": {
+                    "model_channels": 16,
+                    "channel_mult": (1, 2),
+                    "num_res_blocks": 1,
+                    "attention_levels": (),
+                    "norm_groups": 8,
+                },
+                "conditioner": {
+                    "hidden": 32,
+                    "layers": 1,
+                    "heads": 2,
+                    "ffn_mult": 2,
+                    "duration_hidden": 32,
+                    "dropout": 0.0,
+                },
+                "train": {
+                    "steps": steps,
+                    "batch_size": 8,
+                    "lr": 3e-3,
+                    "warmup_steps": 5,
+                    "ema_decay": 0.0,
+                    "checkpoint_every": 1000,
+                    "log_every": 1,
+                },
+                "sample": {"sampler": "ddim", "steps": 4},
             },
-            "conditioner": {
-                "hidden": 32,
-                "layers": 1,
-                "heads": 2,
-                "ffn_mult": 2,
-                "duration_hidden": 32,
-                "dropout": 0.0,
-            },
-            "train": {
-                "steps": 60,
-                "batch_size": 8,
-                "lr": 3e-3,
-                "warmup_steps": 5,
-                "ema_decay": 0.0,
-                "checkpoint_every": 1000,
-                "log_every": 1,
-            },
-            "sample": {"sampler": "ddim", "steps": 4},
-        },
-    )
+        )
+
+    return make
+
+
+@pytest.fixture
+def tiny_config(make_tiny_config):
+    """The tiny run config of :func:`make_tiny_config`, 60 steps."""
+    return make_tiny_config()
 
 
 @pytest.fixture(scope="session")

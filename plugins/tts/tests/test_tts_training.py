@@ -13,41 +13,8 @@ from polydiff.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tts_registry):
-    from polydiff.run_config import RunConfig
-
-    config = RunConfig.for_modality(
-        "tts",
-        registry=tts_registry,
-        overrides={
-            "dataset": {"max_items": 48},
-            "unet": {
-                "model_channels": 16,
-                "channel_mult": (1, 2),
-                "num_res_blocks": 1,
-                "attention_levels": (),
-                "norm_groups": 8,
-            },
-            "conditioner": {
-                "hidden": 32,
-                "layers": 1,
-                "heads": 2,
-                "ffn_mult": 2,
-                "duration_hidden": 32,
-                "dropout": 0.0,
-            },
-            "train": {
-                "steps": 80,
-                "batch_size": 8,
-                "lr": 3e-3,
-                "warmup_steps": 5,
-                "ema_decay": 0.0,
-                "checkpoint_every": 1000,
-                "log_every": 1,
-            },
-            "sample": {"sampler": "ddim", "steps": 4},
-        },
-    )
+def trained(tmp_path_factory, tts_registry, make_tiny_config):
+    config = make_tiny_config(steps=80)
     run_dir = tmp_path_factory.mktemp("tts-run")
     result = Trainer(config, run_dir, registry=tts_registry, device="cpu", progress=False).fit()
     return result

@@ -54,6 +54,14 @@ FULL: dict[str, dict[str, Any]] = {
         "attention_levels": (1, 2),
         "head_dim": 32,
         "norm_groups": 16,
+        # Motion words need to know which frame is which (docs/benchmarks.md, "Video"): the frame
+        # index and position as input channels, GroupNorm over the clip (per-frame statistics
+        # erase what is constant within a frame), a frame embedding in each attention block, and
+        # the prompt in every ResBlock's scale/shift, not only at the attention levels.
+        "coord_channels": True,
+        "frame_norm": False,
+        "frame_embedding": True,
+        "pooled_context": True,
     },
     "diffusion": {"schedule": "cosine", "prediction": "v"},
     "conditioner": {"dim": 128, "depth": 2, "heads": 4},
