@@ -365,16 +365,19 @@ def test_pooled_mean_ignores_padding_tokens():
     assert torch.allclose(pooled(context, None), context.mean(1))
 
 
-def test_fresh_pooled_context_is_the_plain_unet():
-    """The pooled path's last layer starts at zero: same weights, same output as without it."""
+@pytest.mark.parametrize(
+    "flag, new_keys", [("pooled_context", "context_embed."), ("frame_embedding", ".frame_embed.")]
+)
+def test_fresh_conditioning_paths_start_as_the_plain_unet(flag, new_keys):
+    """The added path's last layer starts at zero: the plain UNet's weights, the same output."""
     torch.manual_seed(0)
     plain = UNet(tiny(dims=3, context_dim=CTX_DIM))
     perturb_(plain)
-    with_pool = UNet(tiny(dims=3, context_dim=CTX_DIM, pooled_context=True))
-    missing, unexpected = with_pool.load_state_dict(plain.state_dict(), strict=False)
-    assert unexpected == [] and missing and all(k.startswith("context_embed.") for k in missing)
+    extended = UNet(tiny(dims=3, context_dim=CTX_DIM, **{flag: True}))
+    missing, unexpected = extended.load_state_dict(plain.state_dict(), strict=False)
+    assert unexpected == [] and missing and all(new_keys in k for k in missing)
     x, t, ctx = torch.randn(2, 2, 3, 8, 8), torch.tensor([5, 500]), torch.randn(2, 3, CTX_DIM)
-    assert torch.allclose(with_pool(x, t, ctx), plain(x, t, ctx), atol=1e-6)
+    assert torch.allclose(extended(x, t, ctx), plain(x, t, ctx), atol=1e-6)
 
 
 def test_pooled_context_modulates_every_resblock_and_skips_padding():
@@ -411,17 +414,6 @@ def test_frame_embedding_tells_each_frame_its_index(frame_embedding):
 def test_frame_embedding_needs_factorized_video():
     with pytest.raises(ConfigError, match="frame_embedding"):
         UNet(tiny(dims=2, frame_embedding=True))
-
-
-def test_fresh_frame_embedding_is_the_identity():
-    torch.manual_seed(0)
-    plain = UNet(tiny(dims=3, context_dim=CTX_DIM))
-    perturb_(plain)
-    with_frames = UNet(tiny(dims=3, context_dim=CTX_DIM, frame_embedding=True))
-    missing, unexpected = with_frames.load_state_dict(plain.state_dict(), strict=False)
-    assert unexpected == [] and missing and all(".frame_embed." in k for k in missing)
-    x, t, ctx = torch.randn(2, 2, 3, 8, 8), torch.tensor([5, 500]), torch.randn(2, 3, CTX_DIM)
-    assert torch.allclose(with_frames(x, t, ctx), plain(x, t, ctx), atol=1e-6)
 
 
 @pytest.mark.parametrize("frame_norm", [True, False])
