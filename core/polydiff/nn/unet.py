@@ -44,7 +44,8 @@ class UNet(nn.Module):
 
     Factorized video (``dims=3, factorized=True``) never resamples the frame axis, so any
     number of frames works; at initialisation its temporal layers are identities, i.e. it
-    starts as an image UNet applied to each frame.
+    starts as an image UNet applied to each frame (with the default per-frame norms,
+    ``frame_norm=True``).
     """
 
     def __init__(self, config: UNetConfig) -> None:
