@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,5 +211,7 @@ def _replace_fields(obj: Any, values: dict[str, Any], section: str) -> Any:
     known = {f.name for f in dataclasses.fields(obj)}
     bad = sorted(set(values) - known)
     if bad:
-        raise ConfigError(f"unknown {section} field(s) {bad}; known: {', '.join(sorted(known))}")
+        close = [m for name in bad for m in difflib.get_close_matches(name, known, n=1)]
+        hint = f" Did you mean {', '.join(repr(m) for m in close)}?" if close else ""
+        raise ConfigError(f"unknown {section} field(s) {bad}.{hint} Known: {', '.join(sorted(known))}.")
     return dataclasses.replace(obj, **values)

@@ -35,7 +35,7 @@ def test_set_assignments(toy_registry):
     )
     assert cfg.train.lr == 0.5 and cfg.unet.channel_mult == (1, 2, 2)
     assert cfg.sample["sampler"] == "ddpm" and cfg.conditioner.options["depth"] == 3
-    with pytest.raises(ConfigError, match="unknown train field.*'lrr'"):
+    with pytest.raises(ConfigError, match="unknown train field.*'lrr'.*Did you mean 'lr'"):
         cfg.apply_overrides(["train.lrr=1"])
     with pytest.raises(ConfigError, match="SECTION.FIELD=VALUE"):
         cfg.apply_overrides(["lr=1"])
