@@ -15,7 +15,7 @@ Two probes of a ``moving-shapes`` run (docs/benchmarks.md, "Video"):
 
 Usage::
 
-    python bench/video_prompt_probe.py RUN_OR_CHECKPOINT [--samples 6] [--steps 20] [--out F.json]
+    python bench/video_prompt_probe.py RUN_OR_CHECKPOINT [--samples 6] [--steps 20] [--no-ema] [--out F.json]
 """
 
 from __future__ import annotations
@@ -33,12 +33,15 @@ from polydiff_video.attributes import DIRECTIONS
 from polydiff_video.evaluation.checks import motion_direction
 from polydiff_video.evaluation.tracking import track_object
 
+
 def prompt(direction: str, colour: str = "green") -> str:
     return f"a {colour} square moving {direction}"
 
 
 @torch.no_grad()
-def x0_sensitivity(pipe: DiffusionPipeline, timesteps: list[int], batch: int = 8, seed: int = 0) -> list[dict]:
+def x0_sensitivity(
+    pipe: DiffusionPipeline, timesteps: list[int], batch: int = 8, seed: int = 0
+) -> list[dict]:
     """Probe 1 (see the module docstring): one row per timestep."""
     model, diffusion = pipe.model, pipe.model.diffusion
     shape = (batch, *pipe.config.latent_shape)  # [B, 3, T, H, W]
@@ -85,11 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20, help="sampling steps of probe 2")
     parser.add_argument("--timesteps", type=int, nargs="+", default=[999, 950, 850, 700])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-ema", action="store_true", help="probe the raw weights, not the EMA")
     parser.add_argument("--out", type=Path, help="JSON file for the results (default: print only)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device="cpu")
+    pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device="cpu", use_ema=not args.no_ema)
     if pipe.config.dataset.name != "moving-shapes":
         parser.error(f"{args.checkpoint} was trained on '{pipe.config.dataset.name}', not moving-shapes")
     result = {

@@ -58,6 +58,44 @@ class DiffusionPipeline:
         self.model, self.config, self.registry = model.eval(), config, registry
         self.device = torch.device(device)
         self.model.to(self.device)
+        self.experts: list[tuple[int, int, DiffusionPipeline]] = []
+
+    def with_expert(self, expert: DiffusionPipeline) -> DiffusionPipeline:
+        """Sample with ``expert`` in place of this model at the timesteps it was trained on.
+
+        ``expert`` is a run trained with ``train.timestep_range = [lo, hi]`` (a denoiser expert,
+        eDiff-I): at every sampling step with ``lo <= t < hi`` its network, with its own
+        conditioner and guidance, predicts instead of this one's. High-noise experts are where
+        a prompt's layout and motion are decided. Returns ``self``.
+
+        Raises:
+            ConfigError: ``expert`` has no timestep range, or a different diffusion process,
+                data shape or modality.
+        """
+        lo_hi = expert.config.train.timestep_range
+        name = getattr(expert, "checkpoint_path", "the expert")
+        if lo_hi is None:
+            raise ConfigError(
+                f"{name} was trained on every timestep, so it is not an expert; train one with "
+                f"--set train.timestep_range=[LO,HI] (e.g. [800,1000] for the noisiest fifth)."
+            )
+        mine, theirs = self.config, expert.config
+        for what, a, b in (
+            ("modality", mine.modality, theirs.modality),
+            ("diffusion", mine.diffusion, theirs.diffusion),
+            ("latent_shape", list(mine.latent_shape or []), list(theirs.latent_shape or [])),
+        ):
+            if a != b:
+                raise ConfigError(
+                    f"{name} cannot serve as an expert: its {what} is {b}, this model's is {a}."
+                )
+        lo, hi = (int(v) for v in lo_hi)
+        if any(lo < other_hi and other_lo < hi for other_lo, other_hi, _ in self.experts):
+            raise ConfigError(f"{name}'s timesteps [{lo}, {hi}) overlap another expert's.")
+        expert.model.to(self.device)
+        expert.device = self.device
+        self.experts.append((lo, hi, expert))
+        return self
 
     @classmethod
     def from_checkpoint(
@@ -192,6 +230,8 @@ class DiffusionPipeline:
         cond = _to(plan.cond, self.device)
         uncond = _to(plan.uncond, self.device) if plan.uncond is not None and guidance != 1.0 else None
         model_fn = cfg_model_fn(model.unet, cond, uncond, guidance)
+        if self.experts:
+            model_fn = self._route_to_experts(model_fn, prompts, guidance, plan_opts)
         sampler = self.make_sampler(sampler_name, steps, **sampler_opts)
         wanted = sorted(set(trajectory_steps or []), reverse=True)
         keep: dict[int, tuple[int, Tensor, Tensor]] = {}
@@ -229,6 +269,27 @@ class DiffusionPipeline:
             out.trajectory_xt = torch.stack([decode(p[1]) for p in picked])
             out.trajectory_x0 = torch.stack([decode(p[2]) for p in picked])
         return out
+
+    def _route_to_experts(
+        self, model_fn: Callable, prompts: list[str], guidance: float, plan_opts: dict
+    ) -> Callable[[Tensor, Tensor], Tensor]:
+        """``model_fn`` with each expert's guided network in its timestep range (by the batch's first t)."""
+        routes = []
+        for lo, hi, expert in self.experts:
+            shape = tuple(expert.config.latent_shape or ())
+            plan = expert.model.conditioner.plan(prompts, shape, **plan_opts)
+            cond = _to(plan.cond, self.device)
+            uncond = _to(plan.uncond, self.device) if plan.uncond is not None and guidance != 1.0 else None
+            routes.append((lo, hi, cfg_model_fn(expert.model.unet, cond, uncond, guidance)))
+
+        def routed(x: Tensor, t: Tensor) -> Tensor:
+            step = float(torch.as_tensor(t).flatten()[0])
+            for lo, hi, fn in routes:
+                if lo <= step < hi:
+                    return fn(x, t)
+            return model_fn(x, t)
+
+        return routed
 
 
 def _takes_spacing(registry: Registry, sampler: str) -> bool:

@@ -180,6 +180,8 @@ class RunConfig:
             d["diffusion"] = _replace_fields(DiffusionConfig(), d.get("diffusion", {}), "diffusion")
             train = dict(d.get("train", {}))
             train["loggers"] = tuple(train.get("loggers", ()))
+            if train.get("timestep_range") is not None:
+                train["timestep_range"] = tuple(train["timestep_range"])
             d["train"] = _replace_fields(TrainConfig(), train, "train")
             known = {f.name for f in dataclasses.fields(cls)}
             unknown = set(d) - known

@@ -366,7 +366,12 @@ def test_pooled_mean_ignores_padding_tokens():
 
 
 @pytest.mark.parametrize(
-    "flag, new_keys", [("pooled_context", "context_embed."), ("frame_embedding", ".frame_embed.")]
+    "flag, new_keys",
+    [
+        ("pooled_context", "context_embed."),
+        ("frame_embedding", ".frame_embed."),
+        ("frame_modulation", "frame_modulation."),
+    ],
 )
 def test_fresh_conditioning_paths_start_as_the_plain_unet(flag, new_keys):
     """The added path's last layer starts at zero: the plain UNet's weights, the same output."""
@@ -411,9 +416,44 @@ def test_frame_embedding_tells_each_frame_its_index(frame_embedding):
     assert (spread > 1e-3) == frame_embedding, spread
 
 
-def test_frame_embedding_needs_factorized_video():
-    with pytest.raises(ConfigError, match="frame_embedding"):
-        UNet(tiny(dims=2, frame_embedding=True))
+@pytest.mark.parametrize("flag", ["frame_embedding", "frame_modulation"])
+def test_frame_conditioning_needs_factorized_video(flag):
+    with pytest.raises(ConfigError, match=flag):
+        UNet(tiny(dims=2, **{flag: True}))
+    with pytest.raises(ConfigError, match=flag):
+        UNet(tiny(dims=3, factorized=False, **{flag: True}))
+
+
+@pytest.mark.parametrize("frame_modulation", [False, True])
+def test_frame_modulation_reaches_each_frames_resblocks(frame_modulation):
+    """Identical frames, temporal layers at identity, no attention but the middle block's (which has
+    no frame embedding): frames differ after the first ResBlock only with a trained frame modulation."""
+    torch.manual_seed(0)
+    model = UNet(tiny(dims=3, attention_levels=(), frame_modulation=frame_modulation)).eval()
+    perturb_(model, only=lambda name: "temporal" not in name)
+    captured = []
+    model.input_blocks[1].register_forward_hook(lambda m, i, o: captured.append(o))
+    frame = torch.randn(2, 2, 1, 8, 8)
+    model(frame.expand(-1, -1, 5, -1, -1), torch.tensor([3, 300]))
+    spread = (captured[0] - captured[0][:, :, :1]).abs().amax().item()
+    assert (spread > 1e-3) == frame_modulation, spread
+
+
+def test_frame_modulation_mixes_frame_index_and_prompt():
+    """What frame t is told beyond frame 0 depends on the prompt (not a sum of the two), has one row
+    per frame for any number of frames, and is zero when fresh."""
+    from polydiff.nn.embeddings import FrameModulation
+
+    torch.manual_seed(0)
+    module = FrameModulation(16, 32, CTX_DIM)
+    prompts = torch.randn(2, CTX_DIM)
+    assert module(6, prompts).abs().max() == 0
+    perturb_(module, std=0.5)
+    out = module(6, prompts)
+    assert out.shape == (2, 6, 32) and module(11, prompts).shape == (2, 11, 32)
+    relative = out - out[:, :1]  # [B, T, E]: frame t against frame 0
+    assert (relative[0] - relative[1]).abs().max() > 1e-3
+    assert FrameModulation(16, 32)(4).shape == (1, 4, 32)
 
 
 @pytest.mark.parametrize("frame_norm", [True, False])

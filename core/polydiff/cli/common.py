@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,6 +16,23 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eta", type=float, help="DDIM eta (0 = deterministic)")
     p.add_argument("--temperature", type=float, help="initial noise N(0, I/temperature) (speech: 1.5)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument(
+        "--expert",
+        type=Path,
+        action="append",
+        default=[],
+        help="a run trained with --set train.timestep_range=[LO,HI]: it denoises at those timesteps "
+        "in place of CHECKPOINT (repeat for several)",
+    )
+
+
+def add_experts(pipe: Any, args: argparse.Namespace) -> None:
+    """Load each ``--expert`` run and hand it its timesteps in ``pipe`` (``with_expert``)."""
+    for path in getattr(args, "expert", []):
+        expert = type(pipe).from_checkpoint(path, registry=pipe.registry, device=pipe.device)
+        pipe.with_expert(expert)
+        lo, hi = expert.config.train.timestep_range
+        print(f"expert {expert.checkpoint_path} denoises timesteps {lo}..{hi - 1}")
 
 
 def sampling_options(args: argparse.Namespace) -> dict:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from polydiff.cli.common import add_sampling_arguments, sampling_options
+from polydiff.cli.common import add_experts, add_sampling_arguments, sampling_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from polydiff.pipeline import DiffusionPipeline
 
     pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device)
+    add_experts(pipe, args)
     cfg = pipe.config
     if cfg.evaluator is None:
         raise ConfigError(f"modality '{cfg.modality}' registers no evaluator; nothing to score")
@@ -44,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
     opts.setdefault("steps", cfg.sample.get("steps", 50))
     opts.setdefault("guidance", cfg.sample.get("guidance", 3.0))
     metrics = evaluator.evaluate(pipe, out, num_per_prompt=args.num_per_prompt, seed=args.seed, **opts)
+    if pipe.experts:  # what sampled is part of the result
+        metrics["experts"] = [
+            {"checkpoint": str(e.checkpoint_path), "timesteps": [lo, hi]} for lo, hi, e in pipe.experts
+        ]
+        if (out / "metrics.json").is_file():
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     print(json.dumps(metrics, indent=2, default=str))
     print(f"metrics and pictures in {out}")
     return 0

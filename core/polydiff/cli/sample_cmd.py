@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from polydiff.cli.common import (
+    add_experts,
     add_sampling_arguments,
     lengths_of,
     print_outputs,
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from polydiff.pipeline import DiffusionPipeline
 
     pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    add_experts(pipe, args)
     extra = {"length_scale": args.length_scale} if args.length_scale is not None else {}
     steps = trajectory_timesteps(pipe.config.diffusion.num_timesteps) if args.trajectory else None
     out = pipe(

@@ -16,7 +16,8 @@ def append_dims(v: Tensor, n: int) -> Tensor:
 class ResBlock(nn.Module):
     """Residual block conditioned on the timestep embedding by scale and shift (AdaGN).
 
-    ``x: [B, C_in, *spatial], emb: [B, emb_dim] -> [B, C_out, *spatial]``::
+    ``x: [B, C_in, *spatial], emb: [B, emb_dim] -> [B, C_out, *spatial]``; for video ``emb``
+    may also be ``[B, T, emb_dim]``, one per frame of ``x: [B, C_in, T, H, W]``::
 
         h = conv(SiLU(GN(x)))
         h = conv(dropout(SiLU(GN(h) * (1 + scale) + shift)))    # zero-initialised conv
@@ -59,7 +60,10 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = append_dims(self.emb_proj(emb), self.dims).chunk(2, dim=1)
+        mod = self.emb_proj(emb)  # [B, 2C] or, per frame, [B, T, 2C]
+        if mod.ndim == 3:
+            mod = mod.transpose(1, 2)
+        scale, shift = append_dims(mod, self.dims + 2 - mod.ndim).chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(self.dropout(F.silu(h)))
         return self.skip(x) + h

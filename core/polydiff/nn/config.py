@@ -42,6 +42,12 @@ class UNetConfig:
             of the frame index to its tokens (zero-initialised projection), so cross-attention
             to the prompt can differ from frame to frame (motion words); see
             :class:`~polydiff.nn.attention.AttentionBlock`.
+        frame_modulation: Factorized video: each frame's ResBlocks get their own scale/shift,
+            from an embedding of the frame index that meets the pooled prompt (when
+            ``pooled_context`` is set) before a nonlinearity
+            (:class:`~polydiff.nn.embeddings.FrameModulation`). Attention alone carries the
+            frame index to the attention levels; this carries the prompt's motion to every
+            ResBlock, frame by frame. The last layer starts at zero.
         frame_norm: Factorized video: GroupNorm statistics per frame (True: each frame is
             normalised as an independent image, which joint image-video training needs) or
             over the whole clip (False: what differs from frame to frame as a whole, such
@@ -66,6 +72,7 @@ class UNetConfig:
     coord_channels: bool = False
     pooled_context: bool = False
     frame_embedding: bool = False
+    frame_modulation: bool = False
     frame_norm: bool = True
     gradient_checkpointing: bool = False
 

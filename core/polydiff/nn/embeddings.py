@@ -1,10 +1,11 @@
-"""Embeddings of diffusion timesteps."""
+"""Embeddings of diffusion timesteps and, for video, of each frame."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -40,3 +41,41 @@ class TimestepEmbedding(nn.Module):
     def forward(self, t: Tensor) -> Tensor:
         features = timestep_embedding(t, self.channels)
         return self.mlp(features.to(self.mlp[0].weight.dtype))
+
+
+class FrameModulation(nn.Module):
+    """A per-frame addition to the timestep embedding: ``(frames, pooled [B, D]) -> [B, T, emb_dim]``.
+
+    ``out(SiLU(frame(sinusoid(index)) + prompt(pooled)))``: the frame index and the pooled
+    prompt meet before a nonlinearity, so what a frame is told can depend on both ("moving
+    left" puts the object further left in each later frame). ``out`` starts at zero, so a
+    fresh module adds nothing.
+
+    Args:
+        channels: Width of the sinusoidal features of the frame index.
+        emb_dim: Width of the timestep embedding it is added to.
+        context_dim: Width of the pooled prompt; None = the frame index alone.
+    """
+
+    def __init__(self, channels: int, emb_dim: int, context_dim: int | None = None) -> None:
+        super().__init__()
+        self.channels = channels
+        self.frame = nn.Linear(channels, emb_dim)
+        self.prompt = (
+            nn.Sequential(nn.LayerNorm(context_dim), nn.Linear(context_dim, emb_dim, bias=False))
+            if context_dim is not None
+            else None
+        )
+        self.out = nn.Linear(emb_dim, emb_dim)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, frames: int, pooled: Tensor | None = None) -> Tensor:
+        """``pooled: [B, context_dim]`` (needed iff ``context_dim`` was set) -> ``[B or 1, T, emb_dim]``."""
+        index = torch.arange(frames, device=self.frame.weight.device)
+        h = self.frame(timestep_embedding(index, self.channels).to(self.frame.weight.dtype)).unsqueeze(0)
+        if self.prompt is not None:
+            if pooled is None:
+                raise ValueError("FrameModulation built with context_dim needs the pooled prompt")
+            h = h + self.prompt(pooled).unsqueeze(1)
+        return self.out(F.silu(h))

@@ -13,7 +13,7 @@ from polydiff.errors import ConfigError
 from polydiff.nn.attention import AttentionBlock
 from polydiff.nn.blocks import Downsample, ResBlock, Upsample
 from polydiff.nn.config import UNetConfig
-from polydiff.nn.embeddings import TimestepEmbedding
+from polydiff.nn.embeddings import FrameModulation, TimestepEmbedding
 from polydiff.nn.layers import group_norm, make_conv, zero_module
 
 _AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("frames", "height", "width")}
@@ -66,6 +66,10 @@ class UNet(nn.Module):
                 nn.SiLU(),
                 zero_module(nn.Linear(emb_dim, emb_dim)),
             )
+        self.frame_modulation = None
+        if c.frame_modulation:
+            prompt_dim = c.context_dim if c.pooled_context else None
+            self.frame_modulation = FrameModulation(c.model_channels, emb_dim, prompt_dim)
 
         shared = {"norm_groups": c.norm_groups, "factorized": self.factorized, "frame_norm": c.frame_norm}
         # res(in_channels, out_channels) and attn(channels) build the blocks of every level.
@@ -146,9 +150,12 @@ class UNet(nn.Module):
             x = torch.cat([x, coordinates(x.shape[0], x.shape[2:], x)], dim=1)
         if context_mask is not None:
             context_mask = context_mask.bool()
-        emb = self.time_embed(t.expand(x.shape[0]) if t.ndim == 0 else t)
-        if self.context_embed is not None:
-            emb = emb + self.context_embed(pooled(context, context_mask))
+        emb = self.time_embed(t.expand(x.shape[0]) if t.ndim == 0 else t)  # [B, E]
+        prompt = pooled(context, context_mask) if self.context_embed is not None else None
+        if prompt is not None:
+            emb = emb + self.context_embed(prompt)
+        if self.frame_modulation is not None:  # [B, E] -> [B, T, E]
+            emb = emb.unsqueeze(1) + self.frame_modulation(x.shape[2], prompt)
 
         h, skips = x, []
         for block in self.input_blocks:
@@ -287,6 +294,11 @@ def _validate(c: UNetConfig) -> None:
         raise ConfigError(
             f"UNetConfig.frame_embedding embeds the frame index of factorized video (dims=3, "
             f"factorized=True); got dims={c.dims}, factorized={c.factorized}. Fix: frame_embedding=False."
+        )
+    if c.frame_modulation and not (c.dims == 3 and c.factorized):
+        raise ConfigError(
+            f"UNetConfig.frame_modulation modulates each frame of factorized video (dims=3, "
+            f"factorized=True); got dims={c.dims}, factorized={c.factorized}. Fix: frame_modulation=False."
         )
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError(f"UNetConfig.dropout must be in [0, 1); got {c.dropout}.")

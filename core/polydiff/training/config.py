@@ -18,6 +18,16 @@ class TrainConfig:
         grad_accum: Micro-batches per optimizer step.
         ema_decay: Decay of the exponential moving average of the weights (0 = off).
         cond_drop_prob: Probability of dropping the condition (classifier-free guidance).
+        timestep_bias: Which timesteps to draw more often: ``"none"`` (uniform), ``"later"``
+            (the noisiest: where the layout of an image and the motion of a clip are decided)
+            or ``"earlier"`` (fine detail); see
+            :func:`~polydiff.training.timestep_bias.timestep_weights`.
+        timestep_bias_portion: Fraction of the timesteps the bias applies to.
+        timestep_bias_multiplier: How much more often those timesteps are drawn.
+        timestep_range: ``[lo, hi]``: train only on ``lo <= t < hi``, making this run a
+            denoiser expert for that interval (eDiff-I) that
+            :meth:`~polydiff.DiffusionPipeline.with_expert` (``--expert``) samples with in
+            place of the main model there; None = every timestep.
         seed: Seeds parameters, data order and noise; the same seed gives the same run.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast; fp16 needs CUDA).
         compile: Wrap the UNet in ``torch.compile``.
@@ -37,6 +47,10 @@ class TrainConfig:
     grad_accum: int = 1
     ema_decay: float = 0.999
     cond_drop_prob: float = 0.1
+    timestep_bias: str = "none"
+    timestep_bias_portion: float = 0.25
+    timestep_bias_multiplier: float = 1.0
+    timestep_range: tuple[int, int] | None = None
     seed: int = 0
     precision: str = "fp32"
     compile: bool = False

@@ -27,6 +27,7 @@ from polydiff.training import distributed as D
 from polydiff.training.batching import StepBatchSampler
 from polydiff.training.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from polydiff.training.ema import EMA
+from polydiff.training.timestep_bias import draw_timesteps, timestep_weights
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -95,6 +96,13 @@ class Trainer:
                 "fp16 training needs a CUDA GPU (it relies on a gradient scaler); "
                 "on the CPU use --precision bf16 or fp32"
             )
+        timestep_weights(  # a clear error now, before any data or model is built
+            config.diffusion.num_timesteps,
+            tc.timestep_bias,
+            tc.timestep_bias_portion,
+            tc.timestep_bias_multiplier,
+            tc.timestep_range,
+        )
         if self.dist.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls in fp32 training (convs already are)
 
@@ -108,6 +116,14 @@ class Trainer:
             cfg = self.config = ckpt.config
             cfg.train.steps = max(steps, cfg.train.steps)
         torch.manual_seed(cfg.train.seed)
+        tr = cfg.train
+        self.timestep_weights = timestep_weights(
+            cfg.diffusion.num_timesteps,
+            tr.timestep_bias,
+            tr.timestep_bias_portion,
+            tr.timestep_bias_multiplier,
+            tr.timestep_range,
+        )
         self.dataset = build_dataset(cfg, self.registry, "train")
         self.model = build_model(cfg, self.registry, dataset=None if ckpt else self.dataset)
         self.start_step = 0
@@ -183,7 +199,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         share = x0.shape[0]
         total = share * info.world_size
-        t = torch.randint(0, self.config.diffusion.num_timesteps, (total,), generator=gen)
+        t = draw_timesteps(self.timestep_weights, total, gen)
         noise = torch.randn((total, *x0.shape[1:]), generator=gen)
         drop = torch.rand(total, generator=gen) < cfg.cond_drop_prob
         sl = slice(info.rank * share, (info.rank + 1) * share)
