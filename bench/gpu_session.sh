@@ -17,6 +17,10 @@
 # and EXTRA_<name> (dashes as underscores) adds `polydiff train` arguments to one run, e.g.
 #   MODELS="video-full video-lr1e-3" EXTRA_video_lr1e_3="--lr 1e-3" (a name's prefix before the
 #   first dash picks the modality and dataset: shapes, digits or video).
+# EXPERT_<name>=<other run> evaluates <name> with <other run> as its denoiser expert (trained with
+# --set train.timestep_range=[LO,HI]; the expert itself is not evaluated alone), e.g.
+#   MODELS="video-full video-expert" EXTRA_video_expert='--set train.timestep_range=[800,1000]'
+#   EXPERT_video_full=video-expert
 set -uo pipefail
 
 OUT=${OUT:-gpu-out}
@@ -134,9 +138,18 @@ done
 
 # 3. evaluation and sampler quality, side by side
 stamp "evaluating"
+experts=" "
 for name in $MODELS; do
+    expert_var="EXPERT_${name//-/_}"
+    [ -n "${!expert_var:-}" ] && experts+="${!expert_var} "
+done
+for name in $MODELS; do
+    [[ "$experts" == *" $name "* ]] && continue  # evaluated with the run it serves
+    expert_var="EXPERT_${name//-/_}"
+    expert_args=()
+    [ -n "${!expert_var:-}" ] && expert_args=(--expert "$RUNS/${!expert_var}")
     timeout -s TERM "$EVAL_S" $PY -m polydiff evaluate "$RUNS/$name" --device "$DEV" "${EVAL_ARGS[@]}" \
-        >"$LOG/eval-$name.txt" 2>&1 &
+        "${expert_args[@]}" >"$LOG/eval-$name.txt" 2>&1 &
 done
 SQ="$RUNS/sampler_quality"; mkdir -p "$SQ"
 for spec in "digits 40" "shapes 6"; do
