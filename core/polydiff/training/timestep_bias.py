@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from polydiff.errors import ConfigError
+from polydiff.training.config import TrainConfig
 
 #: ``TrainConfig.timestep_bias`` values.
 TIMESTEP_BIASES = ("none", "earlier", "later")
@@ -50,6 +51,17 @@ def timestep_weights(
         weights[:lo] = 0.0
         weights[hi:] = 0.0
     return weights
+
+
+def timestep_weights_of(train: TrainConfig, num_timesteps: int) -> Tensor:
+    """:func:`timestep_weights` with the ``timestep_*`` fields of a run's ``train`` section."""
+    return timestep_weights(
+        num_timesteps,
+        train.timestep_bias,
+        train.timestep_bias_portion,
+        train.timestep_bias_multiplier,
+        train.timestep_range,
+    )
 
 
 def draw_timesteps(weights: Tensor, count: int, generator: torch.Generator) -> Tensor:

@@ -27,7 +27,7 @@ from polydiff.training import distributed as D
 from polydiff.training.batching import StepBatchSampler
 from polydiff.training.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from polydiff.training.ema import EMA
-from polydiff.training.timestep_bias import draw_timesteps, timestep_weights
+from polydiff.training.timestep_bias import draw_timesteps, timestep_weights_of
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -96,13 +96,7 @@ class Trainer:
                 "fp16 training needs a CUDA GPU (it relies on a gradient scaler); "
                 "on the CPU use --precision bf16 or fp32"
             )
-        timestep_weights(  # a clear error now, before any data or model is built
-            config.diffusion.num_timesteps,
-            tc.timestep_bias,
-            tc.timestep_bias_portion,
-            tc.timestep_bias_multiplier,
-            tc.timestep_range,
-        )
+        timestep_weights_of(tc, config.diffusion.num_timesteps)  # a clear error before any data or model
         if self.dist.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls in fp32 training (convs already are)
 
@@ -116,14 +110,7 @@ class Trainer:
             cfg = self.config = ckpt.config
             cfg.train.steps = max(steps, cfg.train.steps)
         torch.manual_seed(cfg.train.seed)
-        tr = cfg.train
-        self.timestep_weights = timestep_weights(
-            cfg.diffusion.num_timesteps,
-            tr.timestep_bias,
-            tr.timestep_bias_portion,
-            tr.timestep_bias_multiplier,
-            tr.timestep_range,
-        )
+        self.timestep_weights = timestep_weights_of(cfg.train, cfg.diffusion.num_timesteps)
         self.dataset = build_dataset(cfg, self.registry, "train")
         self.model = build_model(cfg, self.registry, dataset=None if ckpt else self.dataset)
         self.start_step = 0
