@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,9 @@ class DiffusionPipeline:
     ):
         self.model, self.config, self.registry = model.eval(), config, registry
         self.device = torch.device(device)
+        #: Progress bars of calls that pass no ``progress`` (``polydiff evaluate`` turns it on,
+        #: so every evaluator's sampling shows its steps).
+        self.progress = False
         self.model.to(self.device)
         self.experts: list[tuple[int, int, DiffusionPipeline]] = []
 
@@ -69,8 +72,8 @@ class DiffusionPipeline:
         a prompt's layout and motion are decided. Returns ``self``.
 
         Raises:
-            ConfigError: ``expert`` has no timestep range, or a different diffusion process,
-                data shape or modality.
+            ConfigError: ``expert`` has no timestep range, or a different diffusion process
+                (any field but the loss weighting ``min_snr_gamma``), data shape or modality.
         """
         lo_hi = expert.config.train.timestep_range
         name = getattr(expert, "checkpoint_path", "the expert")
@@ -80,14 +83,17 @@ class DiffusionPipeline:
                 f"--set train.timestep_range=[LO,HI] (e.g. [800,1000] for the noisiest fifth)."
             )
         mine, theirs = self.config, expert.config
+        # The loss weighting (min_snr_gamma) is the one diffusion field that sampling never reads.
+        sampled = [f.name for f in fields(mine.diffusion) if f.name != "min_snr_gamma"]
         for what, a, b in (
             ("modality", mine.modality, theirs.modality),
-            ("diffusion", mine.diffusion, theirs.diffusion),
+            *((f"diffusion.{f}", getattr(mine.diffusion, f), getattr(theirs.diffusion, f)) for f in sampled),
             ("latent_shape", list(mine.latent_shape or []), list(theirs.latent_shape or [])),
         ):
             if a != b:
                 raise ConfigError(
-                    f"{name} cannot serve as an expert: its {what} is {b}, this model's is {a}."
+                    f"{name} cannot serve as an expert: its {what} is {b!r}, this model's is {a!r}; "
+                    f"train the expert with this model's {what}."
                 )
         lo, hi = (int(v) for v in lo_hi)
         if any(lo < other_hi and other_lo < hi for other_lo, other_hi, _ in self.experts):
@@ -152,7 +158,7 @@ class DiffusionPipeline:
         temperature: float | None = None,
         trajectory_steps: Sequence[int] | None = None,
         batch_size: int = 64,
-        progress: bool = False,
+        progress: bool | None = None,
         callback: Callable[[int, Tensor, Tensor, Tensor], None] | None = None,
         **options: Any,
     ) -> PipelineOutput:
@@ -166,6 +172,7 @@ class DiffusionPipeline:
             seed: Seeds a CPU generator, so results do not depend on the device.
             trajectory_steps: Timesteps at which to keep x_t and the predicted x0 (the nearest
                 steps the sampler visits are used).
+            progress: Show the sampler's tqdm bar (default: ``self.progress``).
             options: Passed to the conditioner's ``plan`` (e.g. ``length_scale``) or, when it
                 is a sampler option (``eta``, ``spacing``), to the sampler.
         """
@@ -187,6 +194,7 @@ class DiffusionPipeline:
             k: sampler_opts.pop(k) for k in ("clip_denoised", "dynamic_threshold") if k in sampler_opts
         }
         run_opts.setdefault("clip_denoised", defaults.get("clip_denoised", False))
+        progress = self.progress if progress is None else progress
         all_prompts = [p for p in (prompts or [""]) for _ in range(num_per_prompt)]
         gen = torch.Generator().manual_seed(seed)
         chunks = [all_prompts[i : i + batch_size] for i in range(0, len(all_prompts), batch_size)]

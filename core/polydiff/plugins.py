@@ -540,7 +540,7 @@ class Registry:
         """One JSON-ready dict per plugin (loaded, failed or disabled), for ``polydiff plugins --json``.
 
         Keys: ``name``, ``distribution``, ``version``, ``module``, ``status`` (``"ok"``,
-        ``"failed"``, ``"disabled"``), ``hooks``, ``modalities`` (name, rank, description),
+        ``"failed"``, ``"disabled"``), ``hooks``, ``modalities`` (name, rank, description, presets),
         ``components`` (kind -> list of name, description, modality, target, missing, extra);
         failed ones add ``error``, ``hook``, ``fix``; disabled ones add ``reason``.
         """
@@ -551,7 +551,8 @@ class Registry:
             modalities, components = self._contributed[source.name]
             entry = _plugin_entry(source, "ok", hooks=self.manager.hook_names(source.name))
             entry["modalities"] = [
-                {"name": m.name, "rank": m.rank, "description": m.description} for m in modalities
+                {"name": m.name, "rank": m.rank, "description": m.description, "presets": list(m.presets)}
+                for m in modalities
             ]
             entry["components"] = {
                 kind: [_component_entry(c) for c in records]

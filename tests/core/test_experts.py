@@ -71,8 +71,11 @@ def test_expert_must_share_the_diffusion_process_and_not_overlap(runs):
     registry, base, expert = runs
     other = _load(registry, expert)
     other.config.diffusion = dataclasses.replace(other.config.diffusion, prediction="x0")
-    with pytest.raises(ConfigError, match="its diffusion is"):
+    with pytest.raises(ConfigError, match="its diffusion.prediction is 'x0', this model's is 'eps'"):
         _load(registry, base).with_expert(other)
+    # The loss weighting is not part of the sampling process: an expert may train without it.
+    other.config.diffusion = dataclasses.replace(_load(registry, base).config.diffusion, min_snr_gamma=5.0)
+    assert _load(registry, base).with_expert(other).experts[0][2] is other
     pipe = _load(registry, base).with_expert(_load(registry, expert))
     with pytest.raises(ConfigError, match="overlap"):
         pipe.with_expert(_load(registry, expert))

@@ -69,6 +69,20 @@ def test_run_sampling_defaults_eta_and_temperature_apply(trained):
     assert not torch.allclose(plain, explicit)
 
 
+def test_progress_bar_follows_the_pipeline_default_unless_the_call_says(trained, capsys):
+    """``polydiff evaluate`` sets ``pipe.progress``, so evaluators' sampling shows its steps."""
+    registry, run = trained
+    pipe = DiffusionPipeline.from_checkpoint(run, registry=registry)
+    kw = {"num_per_prompt": 1, "steps": 4, "sampler": "ddim"}
+    pipe(["up"], **kw)
+    assert "ddim" not in capsys.readouterr().err
+    pipe.progress = True
+    pipe(["up"], **kw)
+    assert "ddim:" in capsys.readouterr().err
+    pipe(["up"], progress=False, **kw)
+    assert "ddim" not in capsys.readouterr().err
+
+
 def test_batching_does_not_change_samples(trained):
     registry, run = trained
     pipe = DiffusionPipeline.from_checkpoint(run, registry=registry)

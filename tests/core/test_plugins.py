@@ -358,7 +358,9 @@ def test_plugins_info_is_json_ready_and_covers_ok_failed_and_disabled(fake_site,
         "1.0",
         "pd_fake_waves",
     )
-    assert waves["modalities"] == [{"name": "wave1d", "rank": 1, "description": ""}]
+    assert waves["modalities"] == [
+        {"name": "wave1d", "rank": 1, "description": "", "presets": ["quick", "full"]}
+    ]
     assert [c["name"] for c in waves["components"]["dataset"]] == ["fake-sines"]
     assert "polydiff_modalities" in waves["hooks"]
     assert (
@@ -407,6 +409,7 @@ def test_plugins_command_lists_plugins_and_failures_with_the_fix(fake_site, monk
     assert status == 1  # a plugin failed
     assert "fake-waves 1.0  (plugin 'waves', pd_fake_waves)" in out
     assert "modality      wave1d (rank 1)" in out
+    assert "presets       quick, full" in out
     assert "datasets      fake-sines [wave1d]" in out
     assert "samplers      ddpm, ddim, dpmpp-2m, euler, heun" in out
     assert "Failed to load (1):" in out and "broken  fake-broken 2.3" in out

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device)
     add_experts(pipe, args)
+    pipe.progress = True  # the evaluator's sampling shows its steps
     cfg = pipe.config
     if cfg.evaluator is None:
         raise ConfigError(f"modality '{cfg.modality}' registers no evaluator; nothing to score")

@@ -78,6 +78,8 @@ def print_plugins(info: list[dict[str, Any]], out: TextIO, *, verbose: bool = Fa
             if modality["description"]:
                 line += f": {modality['description']}"
             out.write(f"  {'modality':<13} {line}\n")
+            if modality["presets"]:
+                out.write(f"  {'presets':<13} {', '.join(modality['presets'])}\n")
         for kind, components in entry["components"].items():
             heading = _PLURAL.get(kind, kind + "s")
             if not verbose:

@@ -19,7 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", help="encoder name, e.g. pixels or vae for images (default: the modality's)")
     p.add_argument("--conditioner", help="conditioner name (default: the modality's)")
     p.add_argument("--data-path", help="path option of folder/corpus datasets (sets dataset.path)")
-    p.add_argument("--preset", default="quick", help="quick (demos, tests) or full (benchmarks)")
+    p.add_argument(
+        "--preset",
+        default="quick",
+        help="quick (demos, tests), full (benchmarks), or another the modality lists in `polydiff plugins`",
+    )
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--batch-size", type=int, help="global batch size")
     p.add_argument("--lr", type=float, help="learning rate")

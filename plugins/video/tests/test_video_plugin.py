@@ -8,6 +8,8 @@ import sys
 import pytest
 
 import polydiff_video.plugin
+from polydiff.builder import build_model
+from polydiff.pipeline import DiffusionPipeline
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
 from polydiff_video.attributes import default_held_out, parse_caption
@@ -44,7 +46,7 @@ def test_modality_and_components_are_registered_and_load(registry):
                 assert callable(component.load())
 
 
-@pytest.mark.parametrize("preset", ["quick", "full"])
+@pytest.mark.parametrize("preset", ["quick", "full", "quick-expert"])
 def test_presets_build_factorised_video_run_configs(registry, preset):
     config = RunConfig.for_modality("video", preset=preset, registry=registry)
     assert config.unet.dims == 3 and config.unet.factorized
@@ -52,6 +54,24 @@ def test_presets_build_factorised_video_run_configs(registry, preset):
     assert config.encoder.name == "video-pixels" and config.conditioner.name == "text"
     dataset = registry.build("dataset", config.dataset.name, split="train", **config.dataset.options)
     assert dataset[0]["x"].shape[1] == 8
+
+
+def _pipeline(registry: Registry, preset: str) -> DiffusionPipeline:
+    config = RunConfig.for_modality("video", preset=preset, registry=registry)
+    dataset = registry.build("dataset", config.dataset.name, split="train", **config.dataset.options)
+    config.data_shape = list(dataset[0]["x"].shape)
+    return DiffusionPipeline(build_model(config, registry, dataset), config, registry)
+
+
+def test_expert_preset_serves_the_quick_preset_at_the_noisiest_fifth(registry):
+    """A run of ``quick-expert`` is accepted by ``with_expert`` on a ``quick`` run (whose
+    min-SNR loss weighting differs: it is no part of sampling)."""
+    main, expert = _pipeline(registry, "quick"), _pipeline(registry, "quick-expert")
+    assert main.config.diffusion.min_snr_gamma != expert.config.diffusion.min_snr_gamma
+    assert main.config.train.timestep_range is None
+    assert tuple(expert.config.train.timestep_range) == (800, 1000)
+    assert expert.config.unet.frame_modulation and not main.config.unet.frame_modulation
+    assert main.with_expert(expert).experts == [(800, 1000, expert)]
 
 
 def test_demo_prompts_include_seen_and_held_out_prompts(registry):
