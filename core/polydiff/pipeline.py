@@ -14,7 +14,7 @@ from torch import Tensor
 from polydiff import plugins
 from polydiff.builder import build_model
 from polydiff.errors import ConfigError
-from polydiff.interfaces import Conditioning, Writer
+from polydiff.interfaces import Conditioning, SamplingPlan, Writer
 from polydiff.model import DiffusionModel
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
@@ -233,11 +233,7 @@ class DiffusionPipeline:
         plan_opts: dict,
     ) -> PipelineOutput:
         model = self.model
-        shape = tuple(self.config.latent_shape or ())
-        plan = model.conditioner.plan(prompts, shape, **plan_opts)
-        cond = _to(plan.cond, self.device)
-        uncond = _to(plan.uncond, self.device) if plan.uncond is not None and guidance != 1.0 else None
-        model_fn = cfg_model_fn(model.unet, cond, uncond, guidance)
+        plan, cond, model_fn = self._guided(prompts, guidance, plan_opts)
         if self.experts:
             model_fn = self._route_to_experts(model_fn, prompts, guidance, plan_opts)
         sampler = self.make_sampler(sampler_name, steps, **sampler_opts)
@@ -278,17 +274,24 @@ class DiffusionPipeline:
             out.trajectory_x0 = torch.stack([decode(p[2]) for p in picked])
         return out
 
+    def _guided(
+        self, prompts: list[str], guidance: float, plan_opts: dict
+    ) -> tuple[SamplingPlan, Conditioning, Callable[[Tensor, Tensor], Tensor]]:
+        """This model's conditioning plan for ``prompts``, its condition on the device, and its
+        classifier-free-guided ``(x_t, t) -> prediction``."""
+        shape = tuple(self.config.latent_shape or ())
+        plan = self.model.conditioner.plan(prompts, shape, **plan_opts)
+        cond = _to(plan.cond, self.device)
+        uncond = _to(plan.uncond, self.device) if plan.uncond is not None and guidance != 1.0 else None
+        return plan, cond, cfg_model_fn(self.model.unet, cond, uncond, guidance)
+
     def _route_to_experts(
         self, model_fn: Callable, prompts: list[str], guidance: float, plan_opts: dict
     ) -> Callable[[Tensor, Tensor], Tensor]:
         """``model_fn`` with each expert's guided network in its timestep range (by the batch's first t)."""
-        routes = []
-        for lo, hi, expert in self.experts:
-            shape = tuple(expert.config.latent_shape or ())
-            plan = expert.model.conditioner.plan(prompts, shape, **plan_opts)
-            cond = _to(plan.cond, self.device)
-            uncond = _to(plan.uncond, self.device) if plan.uncond is not None and guidance != 1.0 else None
-            routes.append((lo, hi, cfg_model_fn(expert.model.unet, cond, uncond, guidance)))
+        routes = [
+            (lo, hi, expert._guided(prompts, guidance, plan_opts)[2]) for lo, hi, expert in self.experts
+        ]
 
         def routed(x: Tensor, t: Tensor) -> Tensor:
             step = float(torch.as_tensor(t).flatten()[0])

@@ -106,7 +106,8 @@ def expert_of(base: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> di
 #: its x0 estimate at t = 999 nearly as much as the data's conditional means differ (0.065
 #: against 0.078), where a model trained on every timestep learnt 1-3% of it. It decides where
 #: the object goes; the main model must draw a rigid object below t = 800: with a `quick` run
-#: trained 4000 steps with MOTION_FLAGS and no min-SNR, 0.91 held-out direction accuracy; with
+#: trained 4000 steps with the four flags of MOTION_FLAGS (not frame_modulation) and no min-SNR,
+#: 0.91 held-out direction accuracy; with
 #: the 300-step demo run, whose objects are speckled blobs, 0.28 (docs/benchmarks.md, "Video").
 QUICK_EXPERT = expert_of(
     QUICK,
