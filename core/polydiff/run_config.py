@@ -78,9 +78,11 @@ class RunConfig:
         registry = registry or get_registry()
         mod = registry.modality(modality)
         if preset not in mod.presets and mod.presets:
+            close = difflib.get_close_matches(preset, list(mod.presets), n=1)
             raise ConfigError(
                 f"modality '{modality}' has no preset '{preset}'; "
                 f"known presets: {', '.join(sorted(mod.presets))}"
+                + (f". Did you mean '{close[0]}'?" if close else "")
             )
         p = copy.deepcopy(mod.presets.get(preset, {}))
         names = {

@@ -9,6 +9,7 @@ import pytest
 
 import polydiff_video.plugin
 from polydiff.builder import build_model
+from polydiff.errors import ConfigError
 from polydiff.pipeline import DiffusionPipeline
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
@@ -54,6 +55,15 @@ def test_presets_build_factorised_video_run_configs(registry, preset):
     assert config.encoder.name == "video-pixels" and config.conditioner.name == "text"
     dataset = registry.build("dataset", config.dataset.name, split="train", **config.dataset.options)
     assert dataset[0]["x"].shape[1] == 8
+
+
+def test_a_misspelt_preset_names_the_closest(registry):
+    with pytest.raises(
+        ConfigError,
+        match=r"no preset 'quick-expret'; known presets: full, quick, "
+        r"quick-expert\. Did you mean 'quick-expert'\?",
+    ):
+        RunConfig.for_modality("video", preset="quick-expret", registry=registry)
 
 
 def _pipeline(registry: Registry, preset: str) -> DiffusionPipeline:
