@@ -4,7 +4,7 @@
 #   2. the `full` presets trained side by side on the one GPU: image/shapes (pixels),
 #      image/digits (VAE latents), video/moving-shapes; each stops at its step count or, if
 #      the time budget runs out first, on SIGTERM (the trainer saves and exits; the step
-#      reached is in the run's checkpoints/latest);
+#      reached is named by the run's `latest` file);
 #   3. `polydiff evaluate` of each run and the sampler-quality curves on the image runs.
 # Everything small (configs, metrics, pictures, logs, bench JSON) ends up in $OUT/results.tgz.
 #
@@ -17,16 +17,19 @@
 # and EXTRA_<name> (dashes as underscores) adds `polydiff train` arguments to one run, e.g.
 #   MODELS="video-full video-lr1e-3" EXTRA_video_lr1e_3="--lr 1e-3" (a name's prefix before the
 #   first dash picks the modality and dataset: shapes, digits or video).
-# EXPERT_<name>=<other run> evaluates <name> with <other run> as its denoiser expert (trained with
-# --set train.timestep_range=[LO,HI]; the expert itself is not evaluated alone), e.g.
-#   MODELS="video-full video-expert" EXTRA_video_expert='--set train.timestep_range=[800,1000]'
-#   EXPERT_video_full=video-expert
+# PRESET_<name> trains one run with another preset than `full`. EXPERT_<name>="<run> [<run>...]"
+# evaluates <name> alone (RUN/eval) and with each other run as its denoiser expert (trained with
+# a train.timestep_range; RUN/eval-with-<run>; the experts are not evaluated alone), e.g.
+#   MODELS="video-full video-expert" PRESET_video_expert=full-expert EXPERT_video_full=video-expert
+# KEEP_WEIGHTS=ema brings back the EMA weights alone (half the bytes; copy ema.safetensors to
+# model.safetensors to load such a checkpoint).
 set -uo pipefail
 
 OUT=${OUT:-gpu-out}
 PEERS=${PEERS:-1}
 MODELS=${MODELS:-shapes-full digits-full video-full}
 KEEP_CKPT=${KEEP_CKPT:-$MODELS}  # runs whose checkpoints come back, or "best" (one run)
+KEEP_WEIGHTS=${KEEP_WEIGHTS:-all}  # or "ema"
 RUNS=${RUNS:-/tmp/polydiff-runs}
 SMOKE=${SMOKE:-0}
 PEERS_S=${PEERS_S:-140}  # seconds for each phase (the lease is short: keep the sum under ~9 min)
@@ -43,7 +46,8 @@ pack() {
     tar czf "$OUT/results.tgz" -C "$RUNS" \
         --exclude='checkpoints' --exclude='*.safetensors' --exclude='*.pt' . 2>/dev/null
     # the checkpoints (weights, EMA, config) of the runs in KEEP_CKPT, in parts of at most 15 MB:
-    # the device tool brings back 8 files, 64 MiB in all (one `full` video run is ~55 MB)
+    # the device tool brings back 8 files, 16 MB each, 64 MiB in all, in name order, so
+    # weights.tgz.part-* come after results.tgz (a `full` video checkpoint is ~63 MB, its EMA ~32 MB)
     local dirs=() name keep=$KEEP_CKPT
     if [ "$keep" = best ]; then  # the run with the best held-out score (video direction, image accuracy)
         keep=$($PY - "$RUNS" $MODELS <<'PYEOF'
@@ -65,9 +69,14 @@ PYEOF
 )
         stamp "keeping the checkpoint of $keep"
     fi
-    for name in $keep; do [ -d "$RUNS/$name/checkpoints" ] && dirs+=("$name/checkpoints"); done
-    [ ${#dirs[@]} -gt 0 ] && tar czf - -C "$RUNS" --exclude='optimizer.safetensors' "${dirs[@]}" \
-        2>/dev/null | split -b 15M - "$OUT/checkpoints.tgz.part-"
+    # the newest checkpoint of each run only (experts save every few hundred steps)
+    for name in $keep; do
+        [ -f "$RUNS/$name/latest" ] && dirs+=("$name/checkpoints/$(cat "$RUNS/$name/latest")")
+    done
+    local skip=(--exclude='optimizer.safetensors')
+    [ "$KEEP_WEIGHTS" = ema ] && skip+=(--exclude='model.safetensors')
+    [ ${#dirs[@]} -gt 0 ] && tar czf - -C "$RUNS" "${skip[@]}" "${dirs[@]}" \
+        2>/dev/null | split -b 15M - "$OUT/weights.tgz.part-"
     ls -la "$OUT"
 }
 trap pack EXIT
@@ -112,10 +121,12 @@ fi
 # 2. the full presets, side by side
 train() {  # name, then polydiff train arguments
     local name=$1; shift
+    local preset_var="PRESET_${name//-/_}"
     # --foreground: the signal goes to the trainer alone, which saves and stops its DataLoader
     # workers; a plain `timeout` signals the whole process group, the workers die first and the
     # trainer fails before it can save (seen on the first GPU session).
-    timeout --foreground -s TERM "$TRAIN_S" $PY -m polydiff train "$@" --preset full --device "$DEV" --no-progress \
+    timeout --foreground -s TERM "$TRAIN_S" $PY -m polydiff train "$@" --preset "${!preset_var:-full}" \
+        --device "$DEV" --no-progress \
         --out "$RUNS/$name" "${TRAIN_ARGS[@]}" >"$LOG/train-$name.txt" 2>&1
     echo "exit $?" >>"$LOG/train-$name.txt"
 }
@@ -133,7 +144,7 @@ done
 wait
 for name in $MODELS; do
     stamp "$name: $(tail -3 "$LOG/train-$name.txt" | tr '\n' ' ')"
-    readlink "$RUNS/$name/checkpoints/latest" || cat "$RUNS/$name/checkpoints/latest" 2>/dev/null
+    echo "  latest: $(cat "$RUNS/$name/latest" 2>/dev/null || echo none)"
 done
 
 # 3. evaluation and sampler quality, side by side
@@ -143,13 +154,18 @@ for name in $MODELS; do
     expert_var="EXPERT_${name//-/_}"
     [ -n "${!expert_var:-}" ] && experts+="${!expert_var} "
 done
+evaluate() {  # name, log name, then polydiff evaluate arguments
+    local name=$1 log=$2; shift 2
+    timeout -s TERM "$EVAL_S" $PY -m polydiff evaluate "$RUNS/$name" --device "$DEV" "${EVAL_ARGS[@]}" "$@" \
+        >"$LOG/eval-$log.txt" 2>&1 &
+}
 for name in $MODELS; do
     [[ "$experts" == *" $name "* ]] && continue  # evaluated with the run it serves
+    evaluate "$name" "$name"
     expert_var="EXPERT_${name//-/_}"
-    expert_args=()
-    [ -n "${!expert_var:-}" ] && expert_args=(--expert "$RUNS/${!expert_var}")
-    timeout -s TERM "$EVAL_S" $PY -m polydiff evaluate "$RUNS/$name" --device "$DEV" "${EVAL_ARGS[@]}" \
-        "${expert_args[@]}" >"$LOG/eval-$name.txt" 2>&1 &
+    for expert in ${!expert_var:-}; do
+        evaluate "$name" "$name-with-$expert" --expert "$RUNS/$expert" --out "$RUNS/$name/eval-with-$expert"
+    done
 done
 SQ="$RUNS/sampler_quality"; mkdir -p "$SQ"
 for spec in "digits 40" "shapes 6"; do
@@ -165,5 +181,19 @@ for spec in "digits 40" "shapes 6"; do
         >"$LOG/sampler_quality-$1.txt" 2>&1 &
 done
 wait
-for f in "$LOG"/eval-*.txt "$LOG"/sampler_quality-*.txt; do stamp "$f"; tail -15 "$f"; done
+for f in "$LOG"/eval-*.txt "$LOG"/sampler_quality-*.txt; do [ -f "$f" ] && stamp "$f" && tail -4 "$f"; done
+# one line per evaluation: the accuracies, seen / held-out (the device tool returns only the log's tail)
+$PY - "$RUNS" <<'PYEOF'
+import json, sys
+from pathlib import Path
+
+for path in sorted(Path(sys.argv[1]).glob("*/eval*/metrics.json")):
+    metrics = json.loads(path.read_text())
+    parts = []
+    for key in ("direction_accuracy", "colour_accuracy", "temporal_consistency", "accuracy"):
+        pair = [metrics.get(split, {}).get(key) for split in ("seen", "held_out")]
+        if all(isinstance(v, (int, float)) for v in pair):
+            parts.append(f"{key} {pair[0]:.2f} / {pair[1]:.2f}")
+    print(f"{path.parent.relative_to(sys.argv[1])}: {'; '.join(parts) or 'no accuracies'}")
+PYEOF
 stamp "done"

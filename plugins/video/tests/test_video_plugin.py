@@ -47,7 +47,7 @@ def test_modality_and_components_are_registered_and_load(registry):
                 assert callable(component.load())
 
 
-@pytest.mark.parametrize("preset", ["quick", "full", "quick-expert"])
+@pytest.mark.parametrize("preset", ["quick", "full", "quick-expert", "full-expert"])
 def test_presets_build_factorised_video_run_configs(registry, preset):
     config = RunConfig.for_modality("video", preset=preset, registry=registry)
     assert config.unet.dims == 3 and config.unet.factorized
@@ -60,7 +60,7 @@ def test_presets_build_factorised_video_run_configs(registry, preset):
 def test_a_misspelt_preset_names_the_closest(registry):
     with pytest.raises(
         ConfigError,
-        match=r"no preset 'quick-expret'; known presets: full, quick, "
+        match=r"no preset 'quick-expret'; known presets: full, full-expert, quick, "
         r"quick-expert\. Did you mean 'quick-expert'\?",
     ):
         RunConfig.for_modality("video", preset="quick-expret", registry=registry)
@@ -73,11 +73,13 @@ def _pipeline(registry: Registry, preset: str) -> DiffusionPipeline:
     return DiffusionPipeline(build_model(config, registry, dataset), config, registry)
 
 
-def test_expert_preset_serves_the_quick_preset_at_the_noisiest_fifth(registry):
+@pytest.mark.parametrize("size", ["quick", "full"])
+def test_expert_preset_serves_its_main_preset_at_the_noisiest_fifth(registry, size):
     """A run of ``quick-expert`` is accepted by ``with_expert`` on a ``quick`` run (whose
-    min-SNR loss weighting differs: it is no part of sampling)."""
-    main, expert = _pipeline(registry, "quick"), _pipeline(registry, "quick-expert")
-    assert main.config.diffusion.min_snr_gamma != expert.config.diffusion.min_snr_gamma
+    min-SNR loss weighting differs: it is no part of sampling), ``full-expert`` on ``full``."""
+    main, expert = _pipeline(registry, size), _pipeline(registry, f"{size}-expert")
+    assert expert.config.diffusion.min_snr_gamma is None
+    assert main.config.dataset.options == expert.config.dataset.options
     assert main.config.train.timestep_range is None
     assert tuple(expert.config.train.timestep_range) == (800, 1000)
     assert expert.config.unet.frame_modulation and not main.config.unet.frame_modulation
