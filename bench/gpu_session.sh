@@ -189,11 +189,15 @@ from pathlib import Path
 
 for path in sorted(Path(sys.argv[1]).glob("*/eval*/metrics.json")):
     metrics = json.loads(path.read_text())
-    parts = []
-    for key in ("direction_accuracy", "colour_accuracy", "temporal_consistency", "accuracy"):
-        pair = [metrics.get(split, {}).get(key) for split in ("seen", "held_out")]
-        if all(isinstance(v, (int, float)) for v in pair):
-            parts.append(f"{key} {pair[0]:.2f} / {pair[1]:.2f}")
+    seen, held = metrics.get("seen", {}), metrics.get("held_out", {})
+    # video: direction, colour, consistency; image/shapes: "all" checks at once; digits: one accuracy
+    parts = [
+        f"{key} {seen[key]:.2f} / {held[key]:.2f}"
+        for key in ("direction_accuracy", "colour_accuracy", "temporal_consistency", "all")
+        if all(isinstance(split.get(key), (int, float)) for split in (seen, held))
+    ]
+    if isinstance(metrics.get("accuracy"), (int, float)):
+        parts.append(f"accuracy {metrics['accuracy']:.2f}")
     print(f"{path.parent.relative_to(sys.argv[1])}: {'; '.join(parts) or 'no accuracies'}")
 PYEOF
 stamp "done"

@@ -94,11 +94,14 @@ MOTION_FLAGS: dict[str, Any] = {
 }
 
 
-def expert_of(base: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``base`` with each section updated by ``sections`` (a new dict; ``base`` is untouched)."""
+def expert_of(base: dict[str, dict[str, Any]], **train: Any) -> dict[str, dict[str, Any]]:
+    """A high-noise expert for runs of ``base`` (a new dict; ``base`` is untouched): the motion
+    flags, the plain v loss, timesteps 800..999 only, and ``train`` (steps, batch size, ...)."""
     preset = copy.deepcopy(base)
-    for section, values in sections.items():
-        preset.setdefault(section, {}).update(values)
+    preset["unet"].update(MOTION_FLAGS)
+    # the plain v loss: min-SNR weights a v error by SNR / (SNR + 1), under 0.1 at t >= 800
+    preset["diffusion"]["min_snr_gamma"] = None
+    preset["train"].update(timestep_range=(800, 1000), **train)
     return preset
 
 
@@ -109,19 +112,7 @@ def expert_of(base: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> di
 #: trained 4000 steps with the four flags of MOTION_FLAGS (not frame_modulation) and no min-SNR,
 #: 0.91 held-out direction accuracy; with
 #: the 300-step demo run, whose objects are speckled blobs, 0.28 (docs/benchmarks.md, "Video").
-QUICK_EXPERT = expert_of(
-    QUICK,
-    unet=MOTION_FLAGS,
-    # the plain v loss: min-SNR weights a v error by SNR / (SNR + 1), under 0.1 at t >= 800
-    diffusion={"min_snr_gamma": None},
-    train={
-        "timestep_range": (800, 1000),
-        "steps": 400,
-        "batch_size": 32,
-        "warmup_steps": 20,
-        "checkpoint_every": 100,
-    },
-)
+QUICK_EXPERT = expert_of(QUICK, steps=400, batch_size=32, warmup_steps=20, checkpoint_every=100)
 
 #: The same expert for the ``full`` preset's 8x32x32 clips, sized for a GPU: the full UNet with
 #: frame modulation, batch 64, EMA 0.995 (a slow average would lag behind the late-learnt word).
@@ -130,17 +121,7 @@ QUICK_EXPERT = expert_of(
 #: (docs/benchmarks.md, "Video"). Its x0 estimate at t = 999 moves 0.050 between "left" and "right"
 #: (the data's conditional means: 0.060).
 FULL_EXPERT = expert_of(
-    FULL,
-    unet=MOTION_FLAGS,
-    diffusion={"min_snr_gamma": None},
-    train={
-        "timestep_range": (800, 1000),
-        "steps": 850,
-        "batch_size": 64,
-        "warmup_steps": 100,
-        "ema_decay": 0.995,
-        "checkpoint_every": 500,
-    },
+    FULL, steps=850, batch_size=64, warmup_steps=100, ema_decay=0.995, checkpoint_every=500
 )
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
