@@ -303,7 +303,8 @@ def test_karras_noise_levels() -> None:
 
 @pytest.mark.parametrize(
     ("schedule", "largest", "default"),
-    [("cosine", 4096.0, 80.0), ("linear", 157.4, 80.0), ("scaled_linear", 36.91, 36.91)],
+    # scaled_linear: Stable Diffusion's betas, whose largest sigma is SD's 14.6146
+    [("cosine", 4096.0, 80.0), ("linear", 157.4, 80.0), ("scaled_linear", 14.6146, 14.6146)],
 )
 @pytest.mark.parametrize("cls", [EulerKarrasSampler, HeunKarrasSampler])
 def test_karras_sigma_max_defaults_to_80_or_the_schedules_largest(
