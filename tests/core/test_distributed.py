@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from polydiff.diffusion import GaussianDiffusion
 from polydiff.training.batching import StepBatchSampler
 from polydiff.training.checkpoint import load_checkpoint
+from polydiff.training.distributed import DistInfo, global_count, global_loss_counts
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -171,3 +173,17 @@ def test_batches_depend_only_on_the_step():
     for _ in range(7):
         next(a)
     assert next(a) == next(iter(StepBatchSampler(40, 8, seed=3, start_step=7)))
+
+
+def test_global_count_is_the_local_count_outside_a_ddp_block():
+    count = torch.tensor(12.0)
+    assert global_count(count) is count
+    with global_loss_counts(DistInfo()):  # one process: nothing to reduce
+        assert global_count(count) is count
+    # so a single process's masked loss is the mean over its own valid elements
+    noise, lengths = torch.randn(3, 1, 8), torch.tensor([2, 5, 8])
+    mask = (torch.arange(8) < lengths[:, None]).float()[:, None]
+    loss = GaussianDiffusion().training_loss(
+        lambda x, t: torch.zeros_like(x), torch.randn(3, 1, 8), noise=noise, mask=mask
+    )
+    torch.testing.assert_close(loss, (noise**2 * mask).sum() / 15)
