@@ -303,7 +303,8 @@ def test_karras_noise_levels() -> None:
 
 @pytest.mark.parametrize(
     ("schedule", "largest", "default"),
-    [("cosine", 4096.0, 80.0), ("linear", 157.4, 80.0), ("scaled_linear", 36.91, 36.91)],
+    # scaled_linear: Stable Diffusion's betas, whose largest sigma is SD's 14.6146
+    [("cosine", 4096.0, 80.0), ("linear", 157.4, 80.0), ("scaled_linear", 14.6146, 14.6146)],
 )
 @pytest.mark.parametrize("cls", [EulerKarrasSampler, HeunKarrasSampler])
 def test_karras_sigma_max_defaults_to_80_or_the_schedules_largest(
@@ -373,6 +374,60 @@ def test_heun_calls_the_network_twice_per_step_but_the_last() -> None:
     oracle, count = gaussian_oracle(diffusion), []
     HeunKarrasSampler(diffusion, 7).sample(lambda x, t: count.append(1) or oracle(x, t), (2, 1, 3))
     assert len(count) == 2 * 7 - 1
+
+
+def mixture_oracle(diffusion: GaussianDiffusion, centres=(-1.0, 1.0), std: float = 0.05):
+    """The exact denoiser of data drawn evenly from ``N(c, std^2)``, ``c`` in ``centres``."""
+    c = torch.tensor(centres, dtype=torch.float64)
+
+    def model_fn(x_t: Tensor, t: Tensor) -> Tensor:
+        alpha, sigma = (v.to(x_t.dtype).view(-1, *[1] * (x_t.ndim - 1)) for v in diffusion.alpha_sigma(t))
+        var = (alpha**2 * std**2 + sigma**2)[..., None]
+        weights = (-((x_t[..., None] - alpha[..., None] * c) ** 2) / (2 * var)).softmax(-1)
+        posterior = c + alpha[..., None] * std**2 / var * (x_t[..., None] - alpha[..., None] * c)
+        x0 = (weights * posterior).sum(-1)
+        return diffusion.target(x0, diffusion.eps_from_x0(x_t, t, x0), t)
+
+    return model_fn
+
+
+@pytest.mark.parametrize(("schedule", "prediction"), [("cosine", "v"), ("linear", "eps")])
+def test_heun_with_few_steps_samples_the_data_with_the_exact_denoiser(schedule: str, prediction: str) -> None:
+    """2..10 steps (3..19 evaluations). With Algorithm 1's grid the last Heun step went from
+    3.1 to sigma_min = 0.006 at N = 3 and the samples' std came out 4x too large (80x at N = 2,
+    2.5x at N = 5), and on two-mode data almost no sample landed near a mode up to N = 6."""
+    diffusion = GaussianDiffusion(DiffusionConfig(schedule=schedule, prediction=prediction))
+    x_T = torch.randn(SHAPE, generator=seeded(), dtype=torch.float64)
+    stds = {}
+    for steps in range(2, 11):
+        sampler = HeunKarrasSampler(diffusion, steps)
+        assert sampler.sigmas[-1] == 0 and sampler.sigmas[-2] > sampler.sigma_min
+        x = sampler.sample(gaussian_oracle(diffusion), SHAPE, x_T=x_T, dtype=torch.float64)
+        assert torch.isfinite(x).all()
+        assert x.mean().item() == pytest.approx(MEAN, abs=0.05), steps
+        stds[steps] = x.std().item()
+        if steps >= 3:
+            y = sampler.sample(mixture_oracle(diffusion), SHAPE, x_T=x_T, dtype=torch.float64)
+            near_a_mode = ((y.abs() - 1).abs() < 0.2).double().mean().item()
+            assert near_a_mode > 0.9, (steps, near_a_mode)
+    assert all(0.15 * STD < std < 2.5 * STD for std in stds.values()), stds
+    assert all(abs(stds[n] - STD) < 0.4 * STD for n in range(7, 11)), stds
+    assert abs(stds[10] - STD) < abs(stds[7] - STD) < abs(stds[5] - STD), stds
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 10])
+def test_heun_makes_2n_minus_1_evaluations_the_last_an_euler_step_to_zero(steps: int) -> None:
+    diffusion = GaussianDiffusion(DiffusionConfig(schedule="cosine", prediction="v"))
+    oracle, seen = gaussian_oracle(diffusion), []
+    sampler = HeunKarrasSampler(diffusion, steps)
+    sampler.sample(lambda x, t: seen.append(t[0].item()) or oracle(x, t), (2, 1, 3), dtype=torch.float64)
+    assert len(seen) == 2 * steps - 1
+    # its noise levels are the first N of the N + 1 Karras levels down to sigma_min, then 0
+    grid = karras_sigmas(steps + 1, sampler.sigma_min, sampler.sigma_max)
+    torch.testing.assert_close(sampler.sigmas, torch.cat([grid[:-2], grid.new_zeros(1)]))
+    # the last evaluation is the Euler step's, at the last nonzero level (not at sigma_min)
+    assert seen[-1] == pytest.approx(sampler.timesteps[-1].item(), rel=1e-6)
+    assert diffusion.t_to_sigma(torch.tensor([seen[-1]])).item() > sampler.sigma_min * 1.5
 
 
 def test_sampler_errors_name_the_fix() -> None:

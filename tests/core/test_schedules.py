@@ -22,9 +22,10 @@ from polydiff.diffusion.timesteps import SPACINGS
 from polydiff.errors import ConfigError, UnknownNameError
 
 
+@pytest.mark.parametrize("ends", [(1e-4, 0.02), (None, None)])
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
-def test_every_schedule_is_float64_and_in_unit_interval(name: str) -> None:
-    betas = make_beta_schedule(name, 1000, 1e-4, 0.02)
+def test_every_schedule_is_float64_and_in_unit_interval(name: str, ends: tuple) -> None:
+    betas = make_beta_schedule(name, 1000, *ends)
     assert betas.dtype == torch.float64 and betas.shape == (1000,)
     assert (betas > 0).all() and (betas < 1).all()
     abar = torch.cumprod(1 - betas, 0)
@@ -57,12 +58,80 @@ def test_cosine_schedule_matches_the_abar_formula() -> None:
     assert betas[-1].item() == pytest.approx(COSINE_MAX_BETA), "the last beta is clipped"
 
 
-def test_sigmoid_schedule_is_symmetric_between_its_ends() -> None:
+def test_sigmoid_with_set_betas_is_geodiffs_as_before() -> None:
+    """Checkpoints store beta_start/beta_end: with them set, sigmoid is the former GeoDiff schedule."""
     start, end = 1e-4, 0.02
     betas = make_beta_schedule("sigmoid", 100, start, end)
     assert (betas.diff() > 0).all()
     torch.testing.assert_close(betas + betas.flip(0), torch.full((100,), start + end, dtype=torch.float64))
     assert betas[0].item() == pytest.approx(start + (end - start) / (1 + math.exp(6)), rel=1e-9)
+    u = np.linspace(-6, 6, 100)
+    np.testing.assert_allclose(betas.numpy(), start + (end - start) / (1 + np.exp(-u)), rtol=1e-12)
+
+
+def _lucidrains_sigmoid_beta_schedule(timesteps: int, start=-3, end=3, tau=1, clamp_min=1e-5) -> np.ndarray:
+    """``sigmoid_beta_schedule`` of lucidrains' denoising-diffusion-pytorch (Jabri et al. 2023), in numpy."""
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))
+    t = np.linspace(0, timesteps, timesteps + 1, dtype=np.float64) / timesteps
+    v_start, v_end = sigmoid(start / tau), sigmoid(end / tau)
+    alphas_cumprod = (-sigmoid((t * (end - start) + start) / tau) + v_end) / (v_end - v_start)
+    alphas_cumprod = alphas_cumprod / alphas_cumprod[0]
+    betas = 1 - (alphas_cumprod[1:] / alphas_cumprod[:-1])
+    return np.clip(betas, 0, 0.999)
+
+
+@pytest.mark.parametrize("T", [10, 100, 1000])
+def test_default_sigmoid_is_the_reference_continuous_schedule(T: int) -> None:
+    betas = make_beta_schedule("sigmoid", T)
+    np.testing.assert_allclose(betas.numpy(), _lucidrains_sigmoid_beta_schedule(T), rtol=1e-10, atol=1e-15)
+    assert GaussianDiffusion(DiffusionConfig(num_timesteps=T, schedule="sigmoid")).betas.equal(betas)
+
+
+def test_default_sigmoid_has_one_abar_curve_for_every_T() -> None:
+    """abar_t = abar((t + 1) / T) of one continuous curve: T = 100 and T = 1000 agree where they meet."""
+    abar = {T: torch.cumprod(1 - make_beta_schedule("sigmoid", T), 0) for T in (100, 1000)}
+    # every step but the last, whose beta is capped at 0.999 as cosine's
+    torch.testing.assert_close(abar[100][:-1], abar[1000][9:-1:10], rtol=1e-9, atol=0)
+    assert abar[100][49].item() == pytest.approx(0.5, rel=1e-12)  # the curve's midpoint
+    # the former schedule ended at 0.36 for T = 100 (the issue's figure); this one is noise
+    assert abar[100][-1].item() < 1e-5 and abar[1000][-1].item() < 1e-5
+    former = torch.cumprod(1 - make_beta_schedule("sigmoid", 100, 1e-4, 0.02), 0)[-1].item()
+    assert former == pytest.approx(0.363, abs=1e-3)
+
+
+def test_default_scaled_linear_is_stable_diffusions() -> None:
+    """diffusers' beta_schedule="scaled_linear" with SD's beta_start 0.00085, beta_end 0.012."""
+    expected = np.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=np.float64) ** 2
+    np.testing.assert_allclose(make_beta_schedule("scaled_linear", 1000).numpy(), expected, rtol=1e-12)
+    diffusion = GaussianDiffusion(DiffusionConfig(schedule="scaled_linear"))
+    np.testing.assert_allclose(diffusion.betas.numpy(), expected, rtol=1e-12)
+    # SD's final abar
+    assert diffusion.alphas_cumprod[-1].item() == pytest.approx(0.004660, rel=1e-3)
+
+
+@pytest.mark.parametrize("T", [100, 1000])
+def test_set_betas_keep_the_former_numbers(T: int) -> None:
+    """Checkpoints store beta_start=1e-4, beta_end=0.02 (the former defaults of every schedule)."""
+    scale = 1000 / T
+    former = {
+        "linear": np.linspace(1e-4 * scale, 0.02 * scale, T),
+        "scaled_linear": np.linspace((1e-4 * scale) ** 0.5, (0.02 * scale) ** 0.5, T) ** 2,
+        "sigmoid": 1e-4 + (0.02 - 1e-4) / (1 + np.exp(-np.linspace(-6, 6, T))),
+    }
+    for name, expected in former.items():
+        config = DiffusionConfig(num_timesteps=T, schedule=name, beta_start=1e-4, beta_end=0.02)
+        np.testing.assert_allclose(
+            GaussianDiffusion(config).betas.numpy(), expected, rtol=1e-12, err_msg=name
+        )
+    # linear's own default is the former one
+    assert GaussianDiffusion(DiffusionConfig(num_timesteps=T)).betas.equal(
+        GaussianDiffusion(DiffusionConfig(num_timesteps=T, beta_start=1e-4, beta_end=0.02)).betas
+    )
+
+
+def test_one_set_beta_takes_the_schedules_default_for_the_other() -> None:
+    torch.testing.assert_close(make_beta_schedule("scaled_linear", 1000, None, 0.02)[0].item(), 0.00085)
+    torch.testing.assert_close(make_beta_schedule("linear", 1000, 1e-3)[-1].item(), 0.02)
 
 
 @pytest.mark.parametrize("name", ["linear", "scaled_linear", "cosine"])
@@ -108,6 +177,8 @@ def test_unknown_schedule_names_the_closest_one() -> None:
 def test_bad_beta_range_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="beta_start"):
         make_beta_schedule("linear", 10, 0.02, 1e-4)
+    with pytest.raises(ConfigError, match="leave both unset"):
+        make_beta_schedule("sigmoid", 10, 0.5, 0.2)
 
 
 def test_zero_terminal_snr_refuses_eps_prediction() -> None:
@@ -170,9 +241,9 @@ def test_trailing_matches_numpy_definition_where_it_has_no_round_off() -> None:
         assert spaced_timesteps(1000, n, "trailing").tolist() == expected.tolist()
 
 
-@pytest.mark.parametrize("name", ["linear", "scaled_linear"])
+@pytest.mark.parametrize("name", ["linear", "scaled_linear", "sigmoid"])
 def test_short_chains_noise_as_far_as_t1000(name):
-    """Betas are quoted for T=1000 and scaled by 1000/T, so abar_T barely depends on T."""
+    """Betas quoted for T=1000 and scaled by 1000/T (sigmoid: one continuous curve): abar_T ~ T-free."""
     abar = {T: torch.cumprod(1 - make_beta_schedule(name, T), 0)[-1].item() for T in (100, 250, 1000)}
     assert abar[1000] < 1e-2
     assert abar[100] == pytest.approx(abar[1000], rel=0.5, abs=1e-4)

@@ -13,9 +13,12 @@ class DiffusionConfig:
         num_timesteps: ``T``, the number of discrete noise levels.
         schedule: ``"linear"`` (DDPM, ``beta_start..beta_end``), ``"scaled_linear"``
             (Stable Diffusion), ``"cosine"`` (Nichol & Dhariwal, betas capped at 0.999) or
-            ``"sigmoid"``.
-        beta_start, beta_end: Ends of the linear-type schedules, quoted for ``T = 1000``
-            (``linear`` and ``scaled_linear`` scale them by ``1000 / T``).
+            ``"sigmoid"`` (Jabri et al.'s continuous-time one; GeoDiff's when the betas are set).
+        beta_start, beta_end: Ends of the linear-type schedules, quoted for ``T = 1000`` and
+            scaled by ``1000 / T``; None (default) = the schedule's own: 1e-4..0.02 for
+            ``linear``, 0.00085..0.012 for ``scaled_linear`` (see
+            :func:`~polydiff.diffusion.schedules.make_beta_schedule`). Checkpoints store the
+            values they were trained with.
         snr_shift: Divide every step's SNR by ``snr_shift ** 2`` (simple diffusion's shifted
             schedule, SD3's shift; see :func:`~polydiff.diffusion.schedules.shift_snr`): for
             large or redundant data such as video. 1 = the schedule as it is.
@@ -28,8 +31,8 @@ class DiffusionConfig:
 
     num_timesteps: int = 1000
     schedule: str = "linear"
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
+    beta_start: float | None = None
+    beta_end: float | None = None
     snr_shift: float = 1.0
     rescale_zero_terminal_snr: bool = False
     prediction: str = "eps"

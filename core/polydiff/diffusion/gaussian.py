@@ -22,6 +22,7 @@ from torch import Tensor
 from polydiff.diffusion.config import DiffusionConfig
 from polydiff.diffusion.schedules import make_beta_schedule, rescale_zero_terminal_snr, shift_snr
 from polydiff.errors import ConfigError, unknown_name
+from polydiff.training.distributed import global_count
 
 ModelFn = Callable[[Tensor, Tensor], Tensor]
 PREDICTIONS = ("eps", "x0", "v")
@@ -276,7 +277,10 @@ class GaussianDiffusion:
             t: ``[B]`` timesteps; default uniform over ``[0, T - 1]``.
             noise: ``[B, C, *spatial]``; default standard normal.
             mask: ``[B, 1 or C, *spatial]`` weights (1 = real, 0 = padding); the loss is the
-                mean over masked elements.
+                mean over masked elements. Under DDP the mean is over the masked elements of
+                the *global* batch: the divisor is
+                :func:`polydiff.training.distributed.global_count` of this rank's count (this
+                rank's own count outside :func:`~polydiff.training.distributed.global_loss_counts`).
             generator: Draws ``t`` and ``noise`` (on the generator's device, then moved).
             reduction: ``"mean"`` (scalar) or ``"none"`` (``[B]``, one loss per sample).
 
@@ -319,4 +323,5 @@ class GaussianDiffusion:
             count = mask.sum(dims)
         if reduction == "none":
             return per_sample_sum / count.clamp(min=1e-8)
-        return per_sample_sum.sum() / count.sum().clamp(min=1e-8)
+        # every rank reduces its count, masked or not, so the collectives always match
+        return per_sample_sum.sum() / global_count(count.sum()).clamp(min=1e-8)

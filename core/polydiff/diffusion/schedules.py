@@ -27,11 +27,15 @@ def _linear(num_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
 
 
 def _scaled_linear(num_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """Latent/Stable Diffusion: ``sqrt(beta)`` evenly spaced, then squared."""
+    """Latent/Stable Diffusion: ``sqrt(beta)`` evenly spaced, then squared.
+
+    With the default ends (0.00085, 0.012) at ``T = 1000`` these are Stable Diffusion's betas
+    (diffusers' ``beta_schedule="scaled_linear"``): ``linspace(sqrt(0.00085), sqrt(0.012), T) ** 2``.
+    """
     return torch.linspace(beta_start**0.5, beta_end**0.5, num_timesteps, dtype=torch.float64) ** 2
 
 
-def _cosine(num_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
+def _cosine(num_timesteps: int, beta_start: float | None, beta_end: float | None) -> Tensor:
     """Nichol & Dhariwal 2021: ``abar(t) = f(t) / f(0)``, ``f(t) = cos^2((t/T + s) / (1 + s) * pi/2)``.
 
     ``beta_t = min(1 - abar(t+1) / abar(t), 0.999)``; ``beta_start``/``beta_end`` are unused.
@@ -42,14 +46,40 @@ def _cosine(num_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
     return (1 - abar[1:] / abar[:-1]).clamp(max=COSINE_MAX_BETA)
 
 
-def _sigmoid(num_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """GeoDiff (Xu et al. 2022): ``beta_t = beta_start + (beta_end - beta_start) * sigmoid(u_t)``
-    with ``u`` evenly spaced on ``[-6, 6]``."""
-    u = torch.linspace(-6, 6, num_timesteps, dtype=torch.float64)
-    return torch.sigmoid(u) * (beta_end - beta_start) + beta_start
+#: Ends ``(start, end)`` and temperature ``tau`` of the continuous sigmoid schedule (Jabri et al.
+#: 2023; the defaults of ``sigmoid_beta_schedule`` in lucidrains' denoising-diffusion-pytorch).
+SIGMOID_START, SIGMOID_END, SIGMOID_TAU = -3.0, 3.0, 1.0
 
 
-SCHEDULES: dict[str, Callable[[int, float, float], Tensor]] = {
+def _sigmoid(num_timesteps: int, beta_start: float | None, beta_end: float | None) -> Tensor:
+    """Sigmoid schedule; which one depends on whether ``beta_start``/``beta_end`` are set.
+
+    Unset (the default): Jabri et al. 2023 ("Scalable adaptive computation", the schedule of
+    lucidrains' ``sigmoid_beta_schedule``), defined on continuous ``t in [0, 1]`` so every ``T``
+    samples the same ``abar`` curve::
+
+        abar(t) = (sigmoid(e / tau) - sigmoid((t (e - s) + s) / tau)) / (sigmoid(e / tau) - sigmoid(s / tau))
+        beta_t  = min(1 - abar((t+1)/T) / abar(t/T), 0.999)
+
+    with ``s, e, tau = -3, 3, 1``; ``abar(1) = 0``, so the last beta is the cap (as cosine).
+
+    Set: GeoDiff (Xu et al. 2022), the former ``sigmoid``, kept unchanged for checkpoints that
+    store ``beta_start``/``beta_end``: ``beta_t = beta_start + (beta_end - beta_start) *
+    sigmoid(u_t)``, ``u`` evenly spaced on ``[-6, 6]``. Its ends are *not* scaled with ``T``
+    (at ``T = 100`` with 1e-4..0.02 it ends at ``abar_T = 0.36``); leave them unset for new runs.
+    """
+    if beta_start is not None and beta_end is not None:
+        u = torch.linspace(-6, 6, num_timesteps, dtype=torch.float64)
+        return torch.sigmoid(u) * (beta_end - beta_start) + beta_start
+    t = torch.arange(num_timesteps + 1, dtype=torch.float64) / num_timesteps
+    s, e, tau = SIGMOID_START, SIGMOID_END, SIGMOID_TAU
+    v_start, v_end = 1 / (1 + math.exp(-s / tau)), 1 / (1 + math.exp(-e / tau))
+    abar = (v_end - torch.sigmoid((t * (e - s) + s) / tau)) / (v_end - v_start)
+    abar = abar / abar[0]
+    return (1 - abar[1:] / abar[:-1]).clamp(min=0, max=COSINE_MAX_BETA)
+
+
+SCHEDULES: dict[str, Callable[..., Tensor]] = {
     "linear": _linear,
     "scaled_linear": _scaled_linear,
     "cosine": _cosine,
@@ -60,18 +90,30 @@ SCHEDULES: dict[str, Callable[[int, float, float], Tensor]] = {
 #: Schedules whose ``beta_start``/``beta_end`` are quoted for T = 1000 and scaled by 1000 / T.
 BETAS_QUOTED_FOR_1000 = ("linear", "scaled_linear")
 
+#: ``(beta_start, beta_end)`` a schedule uses when they are left unset (None), quoted for
+#: T = 1000: DDPM's for ``linear``, Stable Diffusion's for ``scaled_linear``. ``sigmoid``
+#: without them is the continuous schedule of Jabri et al.; with only one of them set, the
+#: other takes ``linear``'s value (the former defaults of every schedule).
+DEFAULT_BETAS: dict[str, tuple[float, float]] = {
+    "linear": (1e-4, 0.02),
+    "scaled_linear": (0.00085, 0.012),
+}
+
 
 def make_beta_schedule(
-    name: str, num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02
+    name: str, num_timesteps: int, beta_start: float | None = None, beta_end: float | None = None
 ) -> Tensor:
     """Betas of the schedule ``name``.
 
     Args:
         name: ``"linear"``, ``"scaled_linear"``, ``"cosine"`` or ``"sigmoid"``.
         num_timesteps: ``T``.
-        beta_start, beta_end: Ends of the linear-type schedules (ignored by ``"cosine"``); for
-            ``"linear"`` and ``"scaled_linear"`` they are quoted for ``T = 1000`` and scaled by
-            ``1000 / T`` (improved-diffusion's convention), so a shorter chain still ends in noise.
+        beta_start, beta_end: Ends of the linear-type schedules (ignored by ``"cosine"``); None
+            means the schedule's own (:data:`DEFAULT_BETAS`; for ``"sigmoid"``: its continuous
+            form, see :func:`_sigmoid`). For ``"linear"`` and ``"scaled_linear"`` they are
+            quoted for ``T = 1000`` and scaled by ``1000 / T`` (improved-diffusion's convention),
+            so a shorter chain still ends in noise; ``"sigmoid"``'s set ends are GeoDiff's,
+            unscaled, as before.
 
     Returns:
         ``[T]`` float64 betas in ``(0, 1)``.
@@ -80,15 +122,20 @@ def make_beta_schedule(
         raise unknown_name("schedule", name, SCHEDULES, hint="Set DiffusionConfig.schedule to one of them.")
     if num_timesteps < 1:
         raise ConfigError(f"DiffusionConfig.num_timesteps must be >= 1, got {num_timesteps}.")
-    if name != "cosine" and not 0 < beta_start <= beta_end < 1:
+    if name == "cosine" or (name == "sigmoid" and beta_start is None and beta_end is None):
+        return SCHEDULES[name](num_timesteps, None, None)
+    default_start, default_end = DEFAULT_BETAS.get(name, DEFAULT_BETAS["linear"])
+    beta_start = default_start if beta_start is None else float(beta_start)
+    beta_end = default_end if beta_end is None else float(beta_end)
+    if not 0 < beta_start <= beta_end < 1:
         raise ConfigError(
             f"schedule '{name}' needs 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, "
-            f"beta_end={beta_end}. Fix DiffusionConfig.beta_start / beta_end."
+            f"beta_end={beta_end}. Fix DiffusionConfig.beta_start / beta_end (or leave both unset)."
         )
     if name in BETAS_QUOTED_FOR_1000:
-        # Betas are quoted for T = 1000; scale them so that any T noises as far (abar_T ~ 4e-5),
-        # as improved-diffusion does. Without this, T = 100 would end at abar_T = 0.37 and
-        # sampling from N(0, I) would start far from anything seen in training.
+        # Betas are quoted for T = 1000; scale them so that any T noises as far (abar_T ~ 4e-5
+        # for linear), as improved-diffusion does. Without this, T = 100 would end at abar_T =
+        # 0.37 and sampling from N(0, I) would start far from anything seen in training.
         scale = 1000 / num_timesteps
         beta_start, beta_end = (
             min(beta_start * scale, COSINE_MAX_BETA),
