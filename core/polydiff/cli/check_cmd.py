@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     for label, problems in (("skipped", report.skipped), ("error", report.errors)):
         for file, why in problems:
-            print(f"  {label}: {file}: {why}")
+            print(f"  {label}: {why}" if file in why else f"  {label}: {file}: {why}")
     if not report.ok:
         print(
             "fix or remove the files listed as errors (or --set dataset.on_error=skip where the dataset "

@@ -80,6 +80,15 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _why(exc: BaseException) -> str:
+    """``exc``'s message, led by its type unless that is a plain OSError or ValueError."""
+    return (
+        str(exc)
+        if type(exc) in (OSError, ValueError) or isinstance(exc, DataError)
+        else (f"{type(exc).__name__}: {exc}")
+    )
+
+
 def load_image(path: Path, size: int) -> torch.Tensor:
     """Decode ``path``, convert it to RGB (:func:`to_rgb`), resize its shorter side to ``size``,
     centre-crop -> uint8 ``[3, size, size]``.
@@ -92,8 +101,7 @@ def load_image(path: Path, size: int) -> torch.Tensor:
             image.load()
             image = to_rgb(image)
     except Exception as exc:  # Pillow raises many types (DecompressionBombError is no OSError)
-        why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, (OSError, ValueError)) else str(exc)
-        raise DataError(f"cannot read image '{path}': {why}. Fix: replace or delete the file") from exc
+        raise DataError(f"cannot read image '{path}': {_why(exc)}. Fix: replace or delete the file") from exc
     w, h = image.size
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
@@ -203,7 +211,7 @@ class FolderDataset:
             except DataError as exc:
                 if on_error == "raise":
                     raise
-                self.skipped.append((name, str(exc.__cause__ or exc)))
+                self.skipped.append((name, _why(exc.__cause__ or exc)))
                 continue
             self.files.append(name)
             texts.append(metadata[name] if metadata is not None else "")

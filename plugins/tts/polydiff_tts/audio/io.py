@@ -31,7 +31,8 @@ def read_audio(path: str | Path, sample_rate: int) -> Tensor:
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError, ...
         if not path.exists():
             raise DataError(f"audio file {path} does not exist") from exc
-        raise DataError(f"cannot read audio file {path}: {exc}. Fix: re-export it as WAV or FLAC") from exc
+        why = str(exc).rstrip(".")
+        raise DataError(f"cannot read audio file {path}: {why}. Fix: re-export it as WAV or FLAC") from exc
     if audio.shape[0] == 0:
         raise DataError(f"audio file {path} is empty. Fix: re-export or remove it")
     finite = np.isfinite(audio)

@@ -154,7 +154,7 @@ class LJSpeechDataset:
                 silent.append(str(utt.audio_path))
         if report.skipped:
             self.utterances = keep
-            listed = "; ".join(f"{file} ({why})" for file, why in report.skipped)
+            listed = "; ".join(why.split(". Fix:")[0] for _, why in report.skipped)
             warnings.warn(
                 f"{report.name}: skipped {len(report.skipped)} unusable audio files: {listed}", stacklevel=2
             )
@@ -168,7 +168,7 @@ class LJSpeechDataset:
                 f"kept): {'; '.join(silent[:5])}",
                 stacklevel=2,
             )
-        report.items = len(self.utterances)
+        report.items = len(keep)
         return report
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -182,15 +182,20 @@ class LJSpeechDataset:
 
     @property
     def data_shape(self) -> tuple[int, int]:
-        """``(n_mels, frames)`` of the first usable utterance, padded (lengths vary per item)."""
+        """``(n_mels, frames)`` of the first usable utterance, padded (lengths vary per item).
+
+        Unusable utterances before it are left to :meth:`validate` to report (all of them);
+        when none is usable the first one's error is raised."""
+        first: DataError | None = None
         for index in range(len(self.utterances)):
             try:
                 frames = self.mel(index).shape[-1]
-            except DataError:
-                if self.on_error == "raise" or index == len(self.utterances) - 1:
-                    raise
+            except DataError as exc:
+                first = first or exc
                 continue
             return (self.mel_config.n_mels, pad_to_multiple(frames, self.pad_multiple))
+        if first is not None:
+            raise first
         raise DataError(f"corpus '{self.root}' has no utterances in the {self.split} split")
 
     @property

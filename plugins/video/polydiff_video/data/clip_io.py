@@ -34,7 +34,8 @@ def read_gif(path: Path) -> np.ndarray:
                 frames.append(np.asarray(frame.convert("RGB"), dtype=np.uint8))
                 durations.append(int(frame.info.get("duration", 0) or 0))
     except Exception as exc:  # Pillow raises many types (DecompressionBombError is no OSError)
-        why = str(exc) if isinstance(exc, (OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
+        why = str(exc) if type(exc) in (OSError, ValueError) else f"{type(exc).__name__}: {exc}"
+        why = why.rstrip(".")
         raise DataError(
             f"cannot read GIF '{path}': {why}. Fix: re-export the clip as an animated GIF or remove it "
             f"(and its metadata row)."
