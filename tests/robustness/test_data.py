@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -143,7 +144,7 @@ def test_image_metadata_errors_name_the_file_and_line(tmp_path, capsys, metadata
     write_png_folder(tmp_path, metadata)
     code, _, err = run_cli(capsys, "check-data", "image", "--dataset", "folder", "--data-path", str(tmp_path))
     assert code == 2
-    assert pytest.importorskip("re").search(message, one_line_error(err, "check-data"))
+    assert re.search(message, one_line_error(err, "check-data"))
 
 
 def test_image_symlink_out_of_the_folder_is_an_error(tmp_path, capsys):

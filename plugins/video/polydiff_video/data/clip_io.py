@@ -63,9 +63,8 @@ def read_video(path: Path) -> np.ndarray:
         with av.open(str(path)) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     except Exception as exc:  # whatever PyAV raises for a broken file
-        raise DataError(
-            f"cannot read video '{path}': {type(exc).__name__}: {exc}. Fix: re-encode the clip or remove it."
-        ) from exc
+        why = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
+        raise DataError(f"cannot read video '{path}': {why}. Fix: re-encode the clip or remove it.") from exc
     if not frames:
         raise DataError(f"video '{path}' has no frames. Fix: re-encode it or remove it.")
     return np.stack(frames)
