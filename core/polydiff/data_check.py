@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from polydiff.errors import DataError
+from polydiff.errors import DataError, PluginError
 
 #: Problems listed in a report's one-line summary before "and N more".
 SHOWN = 3
@@ -64,6 +62,9 @@ class DataReport:
 
     def error_message(self) -> str:
         """One line naming the first bad files, the count and the fix."""
+        return " ".join(self._error_message().split())  # one line, whatever the reasons hold
+
+    def _error_message(self) -> str:
         fix = (
             "Fix: replace or remove those files (and their metadata rows), or skip them with "
             "--set dataset.on_error=skip where the dataset has that option; `polydiff check-data` "
@@ -104,13 +105,15 @@ def check_dataset(
     elif callable(getattr(dataset, "validate", None)):
         report = dataset.validate(progress=progress)
         if not isinstance(report, DataReport):
-            raise TypeError(f"{name}.validate() returned {type(report).__name__}, expected a DataReport")
+            raise PluginError(f"{name}.validate() returned {type(report).__name__}, expected a DataReport")
     else:
         report = _load_every_item(dataset, name, progress)
     return report.raise_for_errors() if raise_errors else report
 
 
 def _load_every_item(dataset: Any, name: str, progress: bool) -> DataReport:
+    import torch  # here: metadata readers import this module without torch
+
     report = DataReport(name, len(dataset))
     variable = getattr(dataset, "collate", None) is not None
     first_shape: tuple[int, ...] | None = None
