@@ -88,7 +88,12 @@ def test_decompression_bomb_honours_on_error(tmp_path, capsys, monkeypatch):
     Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "good.png")
     Image.new("RGB", (20, 20), (0, 0, 255)).save(tmp_path / "bomb.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 400 pixels > 2 * 100: DecompressionBombError
-    code, out, _ = run_cli(capsys, "check-data", "image", "--dataset", "folder", "--data-path", str(tmp_path))
+    with pytest.warns(
+        UserWarning, match=r"skipped 1 of 2 unreadable image files: bomb\.png \(DecompressionBombError"
+    ):
+        code, out, _ = run_cli(
+            capsys, "check-data", "image", "--dataset", "folder", "--data-path", str(tmp_path)
+        )
     assert code == 0
     assert "1 items usable, 2 checked, 1 skipped, 0 errors" in out
     assert "skipped: bomb.png: " in out and "DecompressionBombError" in out
@@ -147,6 +152,20 @@ def test_image_metadata_errors_name_the_file_and_line(tmp_path, capsys, metadata
     assert re.search(message, one_line_error(err, "check-data"))
 
 
+def test_image_csv_metadata_errors_name_the_line(tmp_path, capsys):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "metadata.csv").write_text("file_name,text\na.png,red\na.png,again\n")
+    code, _, err = run_cli(capsys, "check-data", "image", "--dataset", "folder", "--data-path", str(tmp_path))
+    assert code == 2 and "metadata.csv:3: 'a.png' already has a row at line 2" in one_line_error(
+        err, "check-data"
+    )
+    (tmp_path / "metadata.csv").write_text("file_name,text\na.png\n")  # a short row: no caption
+    code, _, err = run_cli(capsys, "check-data", "image", "--dataset", "folder", "--data-path", str(tmp_path))
+    assert code == 2 and "metadata.csv:2: the caption 'text' of 'a.png' is null" in one_line_error(
+        err, "check-data"
+    )
+
+
 def test_image_symlink_out_of_the_folder_is_an_error(tmp_path, capsys):
     data, outside = tmp_path / "data", tmp_path / "outside"
     data.mkdir(), outside.mkdir()
@@ -186,6 +205,7 @@ def test_video_metadata_cannot_leave_the_data_path(tmp_path, capsys, name):
     assert ("absolute path" if name.startswith("/") else "leads out of the data folder") in line
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # ok.gif: 256 > 150 pixels
 def test_video_symlink_duplicate_null_and_bomb(tmp_path, capsys, monkeypatch):
     pytest.importorskip("polydiff_video")
     data = tmp_path / "data"
@@ -214,7 +234,8 @@ def test_video_symlink_duplicate_null_and_bomb(tmp_path, capsys, monkeypatch):
     code, _, err = video_check(capsys, data)
     line = one_line_error(err, "check-data")
     assert code == 2 and "big.gif" in line and "DecompressionBombError" in line
-    code, out, _ = video_check(capsys, data, "--set", "dataset.on_error=skip")
+    with pytest.warns(UserWarning, match=r"skipped 1 of 2 unreadable clips: big\.gif"):
+        code, out, _ = video_check(capsys, data, "--set", "dataset.on_error=skip")
     assert code == 0 and "1 items usable, 2 checked, 1 skipped" in out and "big.gif" in out
 
 
@@ -252,8 +273,26 @@ def test_bad_audio_is_reported_by_check_data(tmp_path, capsys):
     assert "nan.wav holds 1 NaN or infinite samples" in errors[1]
     assert "cannot read audio file" in errors[2] and "text.wav" in errors[2]
 
-    code, out, _ = run_cli(capsys, *argv, "--set", "dataset.on_error=skip")
+    with pytest.warns(UserWarning, match=r"skipped 3 unusable audio files: .*short\.wav"):
+        code, out, _ = run_cli(capsys, *argv, "--set", "dataset.on_error=skip")
     assert code == 0 and "3 items usable, 6 checked, 3 skipped, 0 errors" in out
+
+
+def test_corpus_metadata_encoding_and_silent_audio(tmp_path, capsys):
+    pytest.importorskip("polydiff_tts")
+    (tmp_path / "wavs").mkdir()
+    rng = np.random.default_rng(0)
+    for uid in ("a", "b", "c"):
+        sf.write(tmp_path / "wavs" / f"{uid}.wav", 0.1 * rng.standard_normal(4000), 16000)
+    sf.write(tmp_path / "wavs" / "quiet.wav", np.zeros(4000), 16000)
+    (tmp_path / "metadata.csv").write_bytes("a|One.\nb|Caf\u00e9.\n".encode("latin-1"))
+    argv = ("check-data", "tts", "--dataset", "ljspeech", "--data-path", str(tmp_path), *TTS_OPTIONS)
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "metadata.csv, line 2: not UTF-8 text" in one_line_error(err, "check-data")
+    (tmp_path / "metadata.csv").write_text("quiet|Nothing.\na|One.\nb|Two.\nc|Three.\n")
+    with pytest.warns(UserWarning, match=r"1 silent audio file.*quiet\.wav"):
+        code, out, _ = run_cli(capsys, *argv)
+    assert code == 0 and "3 items usable, 3 checked, 0 skipped, 0 errors" in out
 
 
 def test_train_stops_before_the_first_step_naming_the_files(tmp_path, capsys):
