@@ -166,20 +166,22 @@ def progress_bar(iterable: Any, enabled: bool, desc: str) -> Any:
 
 # ---------------------------------------------------------------------------- metadata helpers
 def read_text_lines(path: Path) -> list[str]:
-    """The lines of a UTF-8 text file (a leading BOM is dropped).
+    """The lines of a UTF-8 text file, split at ``\\n`` only (a leading BOM is dropped).
 
     Raises:
         DataError: a line is not UTF-8 (the message names the file and the line).
     """
     raw = Path(path).read_bytes()
     try:
-        return raw.decode("utf-8-sig").splitlines()
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise DataError(
             f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start : exc.start + 1]!r}). "
             "Fix: re-save the file as UTF-8"
         ) from exc
+    lines = [line.removesuffix("\r") for line in text.split("\n")]  # not splitlines(): U+2028 is text
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def path_inside(root: Path, name: str, where: str) -> Path:

@@ -82,11 +82,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def _why(exc: BaseException) -> str:
     """``exc``'s message, led by its type unless that is a plain OSError or ValueError."""
-    return (
-        str(exc)
-        if type(exc) in (OSError, ValueError) or isinstance(exc, DataError)
-        else (f"{type(exc).__name__}: {exc}")
-    )
+    plain = type(exc) in (OSError, ValueError) or isinstance(exc, DataError)
+    return str(exc) if plain else f"{type(exc).__name__}: {exc}"
 
 
 def load_image(path: Path, size: int) -> torch.Tensor:
