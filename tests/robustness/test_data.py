@@ -347,3 +347,18 @@ def test_synthetic_datasets_are_not_loaded_unless_full():
     assert check_dataset(Generated()).synthetic and check_dataset(Generated()).ok
     assert not check_dataset(Generated(), full=True).ok
     assert DataReport("x", 3).raise_for_errors().ok
+
+
+def test_on_error_takes_skip_or_raise_only(tmp_path):
+    from polydiff.errors import ConfigError
+
+    pytest.importorskip("polydiff_video")
+    pytest.importorskip("polydiff_tts")
+    from polydiff_image.datasets.folder import FolderDataset
+    from polydiff_tts.data.ljspeech import LJSpeechDataset
+    from polydiff_video.data.folder import FolderVideoDataset
+
+    write_corpus(tmp_path)
+    for make in (FolderDataset, FolderVideoDataset, LJSpeechDataset):
+        with pytest.raises(ConfigError, match="'on_error' must be 'skip' or 'raise', not 'ignore'"):
+            make(path=tmp_path, on_error="ignore")
