@@ -19,6 +19,7 @@ class ToySignals(torch.utils.data.Dataset):
     """``x: [1, 16]``: +0.8 or -0.8 plus a little noise; ``text``: "up" or "down"."""
 
     data_shape = (1, LENGTH)
+    synthetic = True  # generated in code: the trainer's validation pass skips it
 
     def __init__(self, split: str = "train", size: int = 64, nan_after: int | None = None):
         g = torch.Generator().manual_seed(0 if split == "train" else 1)

@@ -73,7 +73,10 @@ class DiffusionDataset(Protocol):
 
     Optional attributes: ``data_shape`` (``(C, *spatial)``), ``captions`` (all captions, to
     build a vocabulary), ``eval_prompts`` (prompts an evaluator and the demo use), and
-    ``collate(items) -> batch`` when items differ in size (default: stack / list).
+    ``collate(items) -> batch`` when items differ in size (default: stack / list),
+    ``validate(progress=False) -> polydiff.data_check.DataReport`` (checks its files before
+    training; see :func:`polydiff.data_check.check_dataset`) and ``synthetic = True``
+    (generated in code: the trainer's validation pass skips it).
     """
 
     def __len__(self) -> int: ...

@@ -1,4 +1,4 @@
-"""The ``polydiff`` command: plugins, train, sample, noise, evaluate, demo."""
+"""The ``polydiff`` command: plugins, train, sample, noise, evaluate, demo, check-data."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from polydiff import __version__
 from polydiff.errors import PolydiffError
 
 #: Subcommand modules; each exposes ``register(subparsers)`` that sets ``func``.
-COMMANDS = ("plugins_cmd", "train_cmd", "sample_cmd", "noise_cmd", "evaluate_cmd", "demo_cmd")
+COMMANDS = (
+    "plugins_cmd",
+    "train_cmd",
+    "sample_cmd",
+    "noise_cmd",
+    "evaluate_cmd",
+    "demo_cmd",
+    "check_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

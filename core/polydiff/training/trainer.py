@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from polydiff import plugins
 from polydiff.builder import build_dataset, build_model, collate_fn
+from polydiff.data_check import check_dataset
 from polydiff.errors import ConfigError, TrainingDiverged
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
@@ -112,6 +113,7 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         self.timestep_weights = timestep_weights_of(cfg.train, cfg.diffusion.num_timesteps)
         self.dataset = build_dataset(cfg, self.registry, "train")
+        check_dataset(self.dataset, progress=self.progress and info.is_main, raise_errors=True)
         self.model = build_model(cfg, self.registry, dataset=None if ckpt else self.dataset)
         self.start_step = 0
         if ckpt is not None:

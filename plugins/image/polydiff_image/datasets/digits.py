@@ -60,6 +60,8 @@ class DigitsDataset:
         channels: 1 (grey) or 3 (grey repeated, for models built for RGB).
     """
 
+    synthetic = True  # generated in code (or shipped with the plugin): no validation pass
+
     def __init__(self, split: str = "train", size: int = 16, channels: int = 1):
         if channels not in (1, 3):
             raise ConfigError(f"digits dataset option 'channels' must be 1 or 3, not {channels}")

@@ -8,14 +8,21 @@
       dogs/002.jpg
 
 Without ``metadata.jsonl``/``metadata.csv`` the dataset is unconditional (every caption is
-``""``; train it with ``--conditioner none``). Images are converted to RGB, resized so that
-the shorter side is ``size`` and centre-cropped to ``size x size``, and all of them are
-decoded once, when the dataset is built.
+``""``; train it with ``--conditioner none``). Images are converted to RGB (see
+:func:`to_rgb` for the rule per mode), resized so that the shorter side is ``size`` and
+centre-cropped to ``size x size``, and all of them are decoded once, when the dataset is
+built.
 
-Unreadable files: with ``on_error="skip"`` (the default) a file that Pillow cannot decode
-is left out and one warning names every skipped file and the count; with
-``on_error="raise"`` the first one raises :class:`polydiff.DataError` naming it. A folder
-where no image is left is always an error. Both splits are the whole folder.
+Metadata must be UTF-8; every row names one image (a relative path inside the folder: no
+absolute paths, no ``..``, no symlink that leads out of the folder; one row per image) and
+a string caption (``null`` or a number is an error). Such problems are one-line
+:class:`polydiff.DataError` messages naming the file and the line.
+
+Unreadable files (whatever Pillow raises, ``DecompressionBombError`` included): with
+``on_error="skip"`` (the default) such a file is left out and one warning names every
+skipped file and the count; with ``on_error="raise"`` the first one raises
+:class:`polydiff.DataError` naming it. A folder where no image is left is always an error.
+Both splits are the whole folder.
 """
 
 from __future__ import annotations
@@ -28,25 +35,70 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from polydiff.data_check import DataReport, ensure_inside, path_inside, read_text_lines
 from polydiff.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 
 
-def load_image(path: Path, size: int) -> torch.Tensor:
-    """Decode ``path``, resize its shorter side to ``size``, centre-crop -> uint8 ``[3, size, size]``.
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB without clipping or dropping information silently.
+
+    * ``I;16*`` and ``I`` (16-bit grey) are scaled from 0-65535 to 0-255 (``round(v / 257)``);
+    * ``F`` (32-bit float) is taken as 0-1 and scaled to 0-255 (clipped); NaN or infinite
+      pixels make the file unreadable;
+    * transparency (``RGBA``, ``LA``, ``PA``, ``P`` with a transparent colour, premultiplied
+      modes) is composited over a white background;
+    * ``1``, ``L``, ``P``, ``CMYK``, ``YCbCr``, ... use Pillow's own conversion.
 
     Raises:
-        DataError: the file is not an image Pillow can decode (named in the message).
+        ValueError: non-finite float pixels, or a mode Pillow cannot convert to RGB.
+    """
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode.startswith("I") or mode == "F":
+        values = np.asarray(image).astype(np.float64)
+        if mode == "F":
+            if not np.isfinite(values).all():
+                raise ValueError("float image with NaN or infinite pixels")
+            values = values * 255.0
+        else:
+            values = values / 257.0
+        grey = np.clip(np.round(values), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or (
+        mode in ("P", "L", "RGB") and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _why(exc: BaseException) -> str:
+    """``exc``'s message, led by its type unless that is a plain OSError or ValueError."""
+    plain = type(exc) in (OSError, ValueError) or isinstance(exc, DataError)
+    return str(exc) if plain else f"{type(exc).__name__}: {exc}"
+
+
+def load_image(path: Path, size: int) -> torch.Tensor:
+    """Decode ``path``, convert it to RGB (:func:`to_rgb`), resize its shorter side to ``size``,
+    centre-crop -> uint8 ``[3, size, size]``.
+
+    Raises:
+        DataError: Pillow cannot decode the file, for whatever reason (named in the message).
     """
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"cannot read image '{path}': {exc}. Fix: replace or delete the file") from exc
+            image.load()
+            image = to_rgb(image)
+    except Exception as exc:  # Pillow raises many types (DecompressionBombError is no OSError)
+        raise DataError(f"cannot read image '{path}': {_why(exc)}. Fix: replace or delete the file") from exc
     w, h = image.size
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
@@ -60,8 +112,9 @@ def read_metadata(root: Path, caption_column: str = "text") -> dict[str, str] | 
     """Captions by relative file name from ``metadata.jsonl`` or ``metadata.csv``; None if neither.
 
     Raises:
-        DataError: both files exist, a line is not valid JSON, or a row lacks
-            ``file_name`` or ``caption_column`` (the message names the file and line).
+        DataError: both files exist; the file is not UTF-8; a line is not valid JSON; a row
+            lacks ``file_name`` or ``caption_column``, has a caption that is not a string, names
+            a path outside ``root`` or repeats a file (the message names the file and line).
     """
     present = [root / name for name in METADATA_FILES if (root / name).is_file()]
     if not present:
@@ -69,28 +122,44 @@ def read_metadata(root: Path, caption_column: str = "text") -> dict[str, str] | 
     if len(present) > 1:
         raise DataError(f"folder '{root}' has both metadata.jsonl and metadata.csv; keep one of them")
     path = present[0]
-    rows: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8", newline="") as f:
-        if path.suffix == ".jsonl":
-            for line_no, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append((line_no, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise DataError(
-                        f"{path}:{line_no} is not valid JSON ({exc.msg}); each line must be "
-                        f'an object like {{"file_name": "a.png", "text": "a caption"}}'
-                    ) from exc
-        else:
-            rows = list(enumerate(csv.DictReader(f), start=2))
+    lines = read_text_lines(path)
+    rows: list[tuple[int, Any]] = []
+    if path.suffix == ".jsonl":
+        for line_no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((line_no, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{path}:{line_no} is not valid JSON ({exc.msg}); each line must be "
+                    f'an object like {{"file_name": "a.png", "text": "a caption"}}'
+                ) from exc
+    else:
+        reader = csv.DictReader(lines)
+        rows = [(reader.line_num, row) for row in reader]
     captions: dict[str, str] = {}
+    line_of: dict[str, int] = {}
     for line_no, row in rows:
+        where = f"{path}:{line_no}"
         if not isinstance(row, dict) or "file_name" not in row or caption_column not in row:
+            raise DataError(f"{where} needs the fields 'file_name' and '{caption_column}'; got {row!r}")
+        name, text = row["file_name"], row[caption_column]
+        if not isinstance(name, str) or not name.strip():
+            raise DataError(f"{where}: 'file_name' must be a non-empty string, got {name!r}")
+        if not isinstance(text, str):
             raise DataError(
-                f"{path}:{line_no} needs the fields 'file_name' and '{caption_column}'; got {row!r}"
+                f"{where}: the caption '{caption_column}' of '{name}' is {json.dumps(text)}, not a string. "
+                'Fix: write the caption in quotes ("" for none)'
             )
-        captions[Path(str(row["file_name"])).as_posix()] = str(row[caption_column])
+        path_inside(root, name, where)
+        key = Path(name).as_posix()
+        if key in line_of:
+            raise DataError(
+                f"{where}: '{name}' already has a row at line {line_of[key]}. Fix: keep one row per image"
+            )
+        line_of[key] = line_no
+        captions[key] = text
     return captions
 
 
@@ -125,6 +194,8 @@ class FolderDataset:
         if not self.root.is_dir():
             raise DataError(f"folder dataset: '{self.root}' is not a directory")
         files = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        for file in files:
+            ensure_inside(self.root, file, f"image '{file.relative_to(self.root).as_posix()}'")
         metadata = read_metadata(self.root, caption_column)
         names = [p.relative_to(self.root).as_posix() for p in files]
         if metadata is not None:
@@ -137,7 +208,7 @@ class FolderDataset:
             except DataError as exc:
                 if on_error == "raise":
                     raise
-                self.skipped.append((name, str(exc.__cause__ or exc)))
+                self.skipped.append((name, _why(exc.__cause__ or exc)))
                 continue
             self.files.append(name)
             texts.append(metadata[name] if metadata is not None else "")
@@ -157,6 +228,11 @@ class FolderDataset:
         self.texts = texts
         self.conditional = metadata is not None
         self.data_shape = (3, size, size)
+
+    def validate(self, progress: bool = False) -> DataReport:
+        """Every image was decoded when the dataset was built: report the items and the skipped."""
+        checked = len(self.files) + len(self.skipped)
+        return DataReport(f"folder dataset '{self.root}'", len(self.files), checked, list(self.skipped))
 
     @property
     def captions(self) -> list[str]:

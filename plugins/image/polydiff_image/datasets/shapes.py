@@ -94,6 +94,8 @@ class ShapesDataset:
         seed: Seeds the drawing; the same seed gives the same images.
     """
 
+    synthetic = True  # generated in code (or shipped with the plugin): no validation pass
+
     def __init__(
         self,
         split: str = "train",

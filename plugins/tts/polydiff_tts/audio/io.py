@@ -20,16 +20,27 @@ def read_audio(path: str | Path, sample_rate: int) -> Tensor:
 
     Returns:
         ``[samples]`` in ``[-1, 1]``.
+
+    Raises:
+        DataError: the file is missing, unreadable (whatever soundfile raises), empty, or holds
+            NaN or infinite samples (a float WAV can); the message names it.
     """
     path = Path(path)
     try:
         audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError, ...
         if not path.exists():
             raise DataError(f"audio file {path} does not exist") from exc
-        raise DataError(f"cannot read audio file {path}: {exc}. Use WAV or FLAC") from exc
+        why = str(exc).rstrip(".")
+        raise DataError(f"cannot read audio file {path}: {why}. Fix: re-export it as WAV or FLAC") from exc
     if audio.shape[0] == 0:
-        raise DataError(f"audio file {path} is empty")
+        raise DataError(f"audio file {path} is empty. Fix: re-export or remove it")
+    finite = np.isfinite(audio)
+    if not finite.all():
+        raise DataError(
+            f"audio file {path} holds {int((~finite).sum())} NaN or infinite samples of {audio.size}. "
+            "Fix: re-export it (as 16-bit PCM, say) or remove it"
+        )
     wav = torch.from_numpy(np.ascontiguousarray(audio.mean(axis=1)))
     if rate != sample_rate:
         wav = AF.resample(wav, rate, sample_rate)

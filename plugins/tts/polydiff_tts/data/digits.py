@@ -26,6 +26,8 @@ class DigitsDataset(LJSpeechDataset):
         options: Other :class:`LJSpeechDataset` options (``pad_multiple``, ``max_items``, ...).
     """
 
+    synthetic = True  # generated in code (or shipped with the plugin): no validation pass
+
     def __init__(self, split: str = "train", mel: str | dict[str, Any] = "small", **options: Any):
         options.setdefault("eval_metadata", "heldout.csv")
         super().__init__(split, path=DIGITS_ROOT, mel=mel, **options)

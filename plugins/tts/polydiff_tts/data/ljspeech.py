@@ -1,7 +1,16 @@
-"""``ljspeech``: any corpus in the LJSpeech layout, as log-mel items."""
+"""``ljspeech``: any corpus in the LJSpeech layout, as log-mel items.
+
+Audio is read lazily (and cached); :meth:`LJSpeechDataset.validate` (run by the trainer
+before the first step, and by ``polydiff check-data``) reads every file of the split first
+and reports the unusable ones by name: unreadable files, NaN or infinite samples, and clips
+shorter than the mel's ``n_fft`` samples (after resampling; 1024 samples = 46 ms at
+22.05 kHz for ``grad-tts``, 64 ms at 16 kHz for ``small``). Silent files (every sample 0)
+are kept, with one warning naming them.
+"""
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -9,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from polydiff.data_check import DataReport, progress_bar
 from polydiff.errors import ConfigError, DataError
 from polydiff_tts.audio.config import MelConfig
 from polydiff_tts.audio.io import read_audio
@@ -36,6 +46,9 @@ class LJSpeechDataset:
         pad_multiple: Batches are padded to a multiple of this many frames.
         max_items: Use only the first rows of the split (quick experiments).
         cache: Keep computed mels in memory.
+        on_error: What :meth:`validate` does with unusable audio: ``"raise"`` (report them as
+            errors: training stops before its first step) or ``"skip"`` (leave them out,
+            with one warning naming them).
     """
 
     def __init__(
@@ -49,6 +62,7 @@ class LJSpeechDataset:
         pad_multiple: int = 16,
         max_items: int | None = None,
         cache: bool = True,
+        on_error: str = "raise",
     ):
         if split not in SPLITS:
             raise ConfigError(f"unknown split '{split}'; use one of {SPLITS}")
@@ -63,7 +77,9 @@ class LJSpeechDataset:
                 f"corpus directory {self.root} does not exist; download LJSpeech "
                 "(https://keithito.com/LJ-Speech-Dataset/) or pass --data-path to your corpus"
             )
-        self.split, self.pad_multiple, self.cache = split, pad_multiple, cache
+        if on_error not in ("skip", "raise"):
+            raise ConfigError(f"dataset option 'on_error' must be 'skip' or 'raise', not '{on_error}'")
+        self.split, self.pad_multiple, self.cache, self.on_error = split, pad_multiple, cache, on_error
         self.mel_config = MelConfig.from_options(mel)
         splits = self._split(metadata, eval_metadata, eval_size)
         self.utterances = splits[split]
@@ -71,7 +87,7 @@ class LJSpeechDataset:
         if max_items is not None:
             self.utterances = self.utterances[:max_items]
         self._mel = LogMelSpectrogram(self.mel_config)
-        self._cache: dict[int, Tensor] = {}
+        self._cache: dict[str, Tensor] = {}  # by utterance id (validate() may drop utterances)
         self.collate = partial(collate_mels, pad_multiple=pad_multiple, pad_value=self.mel_config.log_min)
 
     def _split(self, metadata: str, eval_metadata: str | None, eval_size: int) -> dict[str, list[Utterance]]:
@@ -93,15 +109,67 @@ class LJSpeechDataset:
         return len(self.utterances)
 
     def mel(self, index: int) -> Tensor:
-        """Log-mel ``[n_mels, T]`` of utterance ``index``."""
-        if index in self._cache:
-            return self._cache[index]
+        """Log-mel ``[n_mels, T]`` of utterance ``index``.
+
+        Raises:
+            DataError: its audio is unreadable, not finite, or shorter than ``n_fft`` samples.
+        """
         utt = self.utterances[index]
+        if utt.id in self._cache:
+            return self._cache[utt.id]
         with torch.no_grad():
-            mel = self._mel(read_audio(utt.audio_path, self.mel_config.sample_rate))
+            mel = self._mel(self._read(utt))
         if self.cache:
-            self._cache[index] = mel
+            self._cache[utt.id] = mel
         return mel
+
+    def _read(self, utt: Utterance) -> Tensor:
+        wav = read_audio(utt.audio_path, self.mel_config.sample_rate)
+        need, rate = self.mel_config.n_fft, self.mel_config.sample_rate
+        if wav.numel() < need:
+            raise DataError(
+                f"audio file {utt.audio_path} is too short: {wav.numel()} samples at {rate} Hz, the "
+                f"dataset needs at least n_fft={need} ({need / rate * 1000:.0f} ms). Fix: remove it "
+                "(and its metadata row) or skip it with --set dataset.on_error=skip"
+            )
+        return wav
+
+    def validate(self, progress: bool = False) -> DataReport:
+        """Read every utterance of the split (caching its mel when ``cache``) and report the
+        unusable ones; with ``on_error="skip"`` they are dropped from the dataset."""
+        report = DataReport(f"ljspeech corpus '{self.root}' ({self.split} split)", len(self.utterances))
+        keep, silent = [], []
+        for index in progress_bar(range(len(self.utterances)), progress, f"checking {self.root.name}"):
+            utt = self.utterances[index]
+            report.checked += 1
+            try:
+                mel = self.mel(index)
+            except DataError as exc:
+                (report.skipped if self.on_error == "skip" else report.errors).append(
+                    (str(utt.audio_path), str(exc))
+                )
+                continue
+            keep.append(utt)
+            if bool((mel <= self.mel_config.log_min).all()):
+                silent.append(str(utt.audio_path))
+        if report.skipped:
+            self.utterances = keep
+            listed = "; ".join(why.split(". Fix:")[0] for _, why in report.skipped)
+            warnings.warn(
+                f"{report.name}: skipped {len(report.skipped)} unusable audio files: {listed}", stacklevel=2
+            )
+            if not keep:
+                raise DataError(
+                    f"{report.name}: no usable audio is left after skipping {len(report.skipped)} files"
+                )
+        if silent:
+            warnings.warn(
+                f"{report.name}: {len(silent)} silent audio file(s) (every mel bin at the floor; "
+                f"kept): {'; '.join(silent[:5])}",
+                stacklevel=2,
+            )
+        report.items = len(keep)
+        return report
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         utt = self.utterances[index]
@@ -114,8 +182,21 @@ class LJSpeechDataset:
 
     @property
     def data_shape(self) -> tuple[int, int]:
-        """``(n_mels, frames)`` of the first utterance, padded (lengths vary per item)."""
-        return (self.mel_config.n_mels, pad_to_multiple(self.mel(0).shape[-1], self.pad_multiple))
+        """``(n_mels, frames)`` of the first usable utterance, padded (lengths vary per item).
+
+        Unusable utterances before it are left to :meth:`validate` to report (all of them);
+        when none is usable the first one's error is raised."""
+        first: DataError | None = None
+        for index in range(len(self.utterances)):
+            try:
+                frames = self.mel(index).shape[-1]
+            except DataError as exc:
+                first = first or exc
+                continue
+            return (self.mel_config.n_mels, pad_to_multiple(frames, self.pad_multiple))
+        if first is not None:
+            raise first
+        raise DataError(f"corpus '{self.root}' has no utterances in the {self.split} split")
 
     @property
     def captions(self) -> list[str]:

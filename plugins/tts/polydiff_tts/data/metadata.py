@@ -12,6 +12,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from polydiff.data_check import ensure_inside, read_text_lines
 from polydiff.errors import DataError
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
@@ -44,9 +45,9 @@ def read_metadata(path: str | Path, wavs_dir: str | Path | None = None) -> list[
         wavs_dir: Where ``ID.wav``/``ID.flac`` live; default ``wavs/`` next to ``path``.
 
     Raises:
-        DataError: the file is missing, a row has the wrong number of fields or an empty
-            id/text, an id repeats, or an audio file is missing; the message names the file,
-            the line and the fix.
+        DataError: the file is missing or not UTF-8, a row has the wrong number of fields or an
+            empty id/text, an id repeats, or an audio file is missing or a symlink leading out of
+            ``wavs_dir``; the message names the file, the line and the fix.
     """
     path = Path(path)
     wavs_dir = Path(wavs_dir) if wavs_dir is not None else path.parent / "wavs"
@@ -55,10 +56,7 @@ def read_metadata(path: str | Path, wavs_dir: str | Path | None = None) -> list[
             f"metadata file {path} does not exist; an LJSpeech-layout corpus has "
             "metadata.csv (id|text|normalized_text) and wavs/ID.wav"
         )
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc}); re-save it as UTF-8") from exc
+    lines = read_text_lines(path)
     available = {p.name for p in wavs_dir.iterdir()} if wavs_dir.is_dir() else set()
     utterances: list[Utterance] = []
     seen: dict[str, int] = {}
@@ -87,6 +85,7 @@ def read_metadata(path: str | Path, wavs_dir: str | Path | None = None) -> list[
                 f"{' and '.join(str(wavs_dir / (uid + ext)) for ext in AUDIO_EXTENSIONS)}; "
                 "add the file or remove the row"
             )
+        ensure_inside(wavs_dir, audio, where)
         utterances.append(Utterance(uid, text, normalized, audio, number))
     if not utterances:
         raise DataError(f"{path} has no rows")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageSequence
 
 from polydiff.errors import ConfigError, DataError, MissingDependencyError
 
@@ -33,9 +33,11 @@ def read_gif(path: Path) -> np.ndarray:
             for frame in ImageSequence.Iterator(image):
                 frames.append(np.asarray(frame.convert("RGB"), dtype=np.uint8))
                 durations.append(int(frame.info.get("duration", 0) or 0))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # Pillow raises many types (DecompressionBombError is no OSError)
+        why = str(exc) if type(exc) in (OSError, ValueError) else f"{type(exc).__name__}: {exc}"
+        why = why.rstrip(".")
         raise DataError(
-            f"cannot read GIF '{path}': {exc}. Fix: re-export the clip as an animated GIF or remove it "
+            f"cannot read GIF '{path}': {why}. Fix: re-export the clip as an animated GIF or remove it "
             f"(and its metadata row)."
         ) from exc
     if not frames:
@@ -56,13 +58,13 @@ def read_video(path: Path) -> np.ndarray:
             f"(or convert the clip to GIF)."
         )
     import av
-    import av.error
 
     try:
         with av.open(str(path)) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
-        raise DataError(f"cannot read video '{path}': {exc}. Fix: re-encode the clip or remove it.") from exc
+    except Exception as exc:  # whatever PyAV raises for a broken file
+        why = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
+        raise DataError(f"cannot read video '{path}': {why}. Fix: re-encode the clip or remove it.") from exc
     if not frames:
         raise DataError(f"video '{path}' has no frames. Fix: re-encode it or remove it.")
     return np.stack(frames)

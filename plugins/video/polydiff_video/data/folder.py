@@ -8,14 +8,22 @@ Layout::
       waves.mp4             needs `pip install 'polydiff-video[mp4]'`
 
 An optional ``split`` field (``train``/``eval``) assigns rows to splits; rows without it
-belong to both. Every clip is decoded when the dataset is built, so a corrupt file fails
-at once with a :class:`~polydiff.DataError` naming it.
+belong to both. Metadata must be UTF-8; each row names one clip by a relative path inside
+the folder (no absolute path, no ``..``, no symlink leading out of the folder; one row per
+clip) and a non-empty string caption. Such problems are one-line
+:class:`~polydiff.DataError` messages naming the metadata file and the line.
+
+Every clip is decoded when the dataset is built. A clip that cannot be decoded (whatever
+Pillow or PyAV raises, ``DecompressionBombError`` included) fails at once with a
+:class:`~polydiff.DataError` naming it (``on_error="raise"``, the default), or is left out
+with one warning naming every skipped clip (``on_error="skip"``).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from polydiff.data_check import DataReport, path_inside, read_text_lines
 from polydiff.errors import ConfigError, DataError
 from polydiff_video.data.clip_io import GIF_SUFFIXES, MP4_SUFFIXES, fit_clip, read_clip
 
@@ -32,7 +41,12 @@ METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 def read_metadata(
     root: Path, *, file_column: str = "file_name", caption_column: str = "text"
 ) -> list[dict[str, str]]:
-    """Rows ``{"file_name", "text", "split"?}`` of ``root/metadata.jsonl`` or ``root/metadata.csv``."""
+    """Rows ``{"file_name", "text", "line", "split"?}`` of ``root/metadata.jsonl`` or ``root/metadata.csv``.
+
+    Raises:
+        DataError: no metadata file, or a line that is not UTF-8 or JSON, lacks a field, has a
+            non-string field, names a path outside ``root`` or repeats a clip (file and line named).
+    """
     path = next((root / name for name in METADATA_FILES if (root / name).is_file()), None)
     if path is None:
         raise DataError(
@@ -41,8 +55,9 @@ def read_metadata(
             f'"a red ball bouncing"}}.'
         )
     rows: list[dict[str, Any]] = []
+    lines = read_text_lines(path)
     if path.suffix == ".jsonl":
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
@@ -51,20 +66,35 @@ def read_metadata(
                 raise DataError(f"{path}, line {number}: not valid JSON ({exc}).") from exc
             if not isinstance(row, dict):
                 raise DataError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
-            rows.append({"line": number, **row})
+            rows.append({**row, "line": number})
     else:
-        with path.open(newline="", encoding="utf-8") as handle:
-            for number, row in enumerate(csv.DictReader(handle), start=2):
-                rows.append({"line": number, **row})
+        reader = csv.DictReader(lines)
+        rows = [{**row, "line": reader.line_num} for row in reader]
     out = []
+    line_of: dict[str, int] = {}
     for row in rows:
+        where = f"{path}, line {row['line']}"
         for column in (file_column, caption_column):
-            if not row.get(column):
-                raise DataError(f"{path}, line {row['line']}: missing '{column}'. Fix: give every row one.")
+            value = row.get(column)
+            if value is None or value == "":
+                raise DataError(f"{where}: missing '{column}'. Fix: give every row one.")
+            if not isinstance(value, str):
+                raise DataError(
+                    f"{where}: '{column}' is {json.dumps(value)}, not a string. Fix: write it in quotes."
+                )
+        name = row[file_column]
+        path_inside(root, name, where)
+        key = Path(name).as_posix()
+        if key in line_of:
+            raise DataError(
+                f"{where}: '{name}' already has a row at line {line_of[key]}. Fix: keep one row per clip."
+            )
+        line_of[key] = row["line"]
         out.append(
             {
-                "file_name": str(row[file_column]),
-                "text": str(row[caption_column]),
+                "file_name": name,
+                "text": row[caption_column],
+                "line": row["line"],
                 **({"split": str(row["split"])} if row.get("split") else {}),
             }
         )
@@ -89,6 +119,8 @@ class FolderVideoDataset:
         file_column / caption_column: Field names in the metadata.
         fps: Frame rate of written GIFs.
         eval_prompts: Prompts for evaluation and the demo (default: the first 8 captions).
+        on_error: ``"raise"`` on the first clip that cannot be decoded, or ``"skip"`` such
+            clips (one warning names them all).
     """
 
     def __init__(
@@ -104,12 +136,17 @@ class FolderVideoDataset:
         caption_column: str = "text",
         fps: int = 8,
         eval_prompts: Sequence[str] | None = None,
+        on_error: str = "raise",
     ) -> None:
         folder = path if path is not None else root
         if folder is None:
             raise ConfigError(
                 "the 'video-folder' dataset needs a folder: pass --data-path PATH "
                 "(or --set dataset.path=PATH)."
+            )
+        if on_error not in ("skip", "raise"):
+            raise ConfigError(
+                f"video-folder dataset option 'on_error' must be 'skip' or 'raise', not '{on_error}'."
             )
         self.root = Path(folder).expanduser()
         if not self.root.is_dir():
@@ -125,21 +162,53 @@ class FolderVideoDataset:
         ]
         if not rows:
             raise DataError(f"metadata in '{self.root}' has no rows for split '{split}'.")
-        self.texts = [r["text"] for r in rows]
-        self.files = [r["file_name"] for r in rows]
-        self.clips = [self._load(name, frame_stride) for name in self.files]
+        self.texts, self.files, self.clips = [], [], []
+        self.skipped: list[tuple[str, str]] = []
+        for row in rows:
+            self._check_listed(row)
+            try:
+                clip = self._load(row["file_name"], frame_stride)
+            except DataError as exc:
+                if on_error == "raise":
+                    raise
+                self.skipped.append((row["file_name"], str(exc)))
+                continue
+            self.texts.append(row["text"])
+            self.files.append(row["file_name"])
+            self.clips.append(clip)
+        if self.skipped:
+            listed = "; ".join(f"{name} ({why})" for name, why in self.skipped)
+            warnings.warn(
+                f"video folder '{self.root}': skipped {len(self.skipped)} of {len(rows)} unreadable "
+                f"clips: {listed}",
+                stacklevel=2,
+            )
+        if not self.clips:
+            raise DataError(f"video folder '{self.root}' has no readable clips for split '{split}'.")
         self._eval_prompts = (
             list(eval_prompts) if eval_prompts is not None else list(dict.fromkeys(self.texts))[:8]
         )
 
-    def _load(self, name: str, stride: int) -> torch.Tensor:
-        path = self.root / name
+    def _check_listed(self, row: dict[str, Any]) -> None:
+        """The clip of a metadata row exists and has a clip suffix (always an error otherwise)."""
+        path = self.root / row["file_name"]
         if not path.is_file():
-            raise DataError(f"clip '{path}' listed in the metadata of '{self.root}' does not exist.")
+            raise DataError(
+                f"clip '{path}' listed in the metadata of '{self.root}' (line {row['line']}) does not "
+                "exist. Fix: add the file or remove the row."
+            )
         if path.suffix.lower() not in GIF_SUFFIXES + MP4_SUFFIXES:
             raise DataError(f"clip '{path}': unsupported suffix '{path.suffix}'. Use GIF or MP4.")
+
+    def _load(self, name: str, stride: int) -> torch.Tensor:
+        path = self.root / name
         frames = fit_clip(read_clip(path), self.frames, self.size, stride)  # [T, H, W, 3]
         return torch.from_numpy(np.ascontiguousarray(frames.transpose(3, 0, 1, 2))).float()
+
+    def validate(self, progress: bool = False) -> DataReport:
+        """Every clip was decoded when the dataset was built: report the items and the skipped."""
+        checked = len(self.clips) + len(self.skipped)
+        return DataReport(f"video folder '{self.root}'", len(self.clips), checked, list(self.skipped))
 
     def __len__(self) -> int:
         return len(self.clips)

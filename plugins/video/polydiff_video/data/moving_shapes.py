@@ -124,6 +124,8 @@ class MovingShapesDataset:
         fps: Frame rate written into GIFs (see :meth:`writer_options`).
     """
 
+    synthetic = True  # generated in code (or shipped with the plugin): no validation pass
+
     def __init__(
         self,
         split: str = "train",
