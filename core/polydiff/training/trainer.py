@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from polydiff import plugins
 from polydiff.builder import build_dataset, build_model, collate_fn
+from polydiff.devices import resolve_device
 from polydiff.errors import ConfigError, TrainingDiverged
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
@@ -86,6 +87,7 @@ class Trainer:
         self.config, self.run_dir = config, Path(run_dir)
         self.registry = registry or plugins.get_registry()
         self.resume, self.progress = resume, progress
+        resolve_device(device)  # one line naming --device if it does not exist here
         self.dist = D.init_distributed(device)
         self._stop_signal: int | None = None
         tc = config.train
