@@ -23,17 +23,21 @@ class Rule:
 
     Attributes:
         lo, hi: Bounds (None = unbounded); ``lo_open`` / ``hi_open`` exclude them.
-        choices: The allowed strings, for text options.
+        choices: The allowed values (strings of text options).
+        text: How errors describe the rule, instead of the bounds (``"1, 2 or 3"``).
     """
 
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False
     hi_open: bool = False
-    choices: tuple[str, ...] = ()
+    choices: tuple[Any, ...] = ()
+    text: str = ""
 
     def describe(self) -> str:
-        """``">= 1"``, ``"in [0, 1)"``, ``"one of a, b"``."""
+        """``">= 1"``, ``"in [0, 1)"``, ``"one of a, b"`` (or ``text`` when given)."""
+        if self.text:
+            return self.text
         if self.choices:
             return "one of " + ", ".join(self.choices)
         if self.lo is not None and self.hi is not None:

@@ -83,7 +83,7 @@ class UNetConfig:
     gradient_checkpointing: bool = False
 
     RULES: ClassVar[dict[str, Rule]] = {
-        "dims": Rule(lo=1, hi=3),
+        "dims": Rule(choices=(1, 2, 3), text="1, 2 or 3"),
         "in_channels": POSITIVE_INT,
         "out_channels": POSITIVE_INT,
         "cond_channels": Rule(lo=0),
@@ -109,7 +109,6 @@ class UNetConfig:
         bad = [i for i in self.attention_levels if i >= len(self.channel_mult)]
         if bad:
             raise ConfigError(
-                f"unet.attention_levels {list(self.attention_levels)} name level(s) {bad}, but "
-                f"channel_mult {list(self.channel_mult)} has levels 0..{len(self.channel_mult) - 1}; "
-                "drop them or add levels"
+                f"unet.attention_levels {bad} out of range: levels are 0..{len(self.channel_mult) - 1} "
+                f"(one per channel_mult entry {list(self.channel_mult)}); drop them or add levels"
             )
