@@ -173,6 +173,8 @@ class RunConfig:
         """
         from polydiff.plugins import get_registry
 
+        for section in (self.unet, self.diffusion, self.train):
+            section.validate()  # again: fields may have been assigned since construction
         registry = registry or getattr(self, "registry", None) or get_registry()
         mod = registry.modality(self.modality)
         for kind in ("dataset", "encoder", "conditioner", "writer", "evaluator"):

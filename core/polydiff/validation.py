@@ -162,26 +162,28 @@ def _json(value: Any) -> str:
     return repr(value)
 
 
-#: Types and ranges of the sampling options that every sampling path shares (pipeline, CLI,
-#: a run's ``sample`` section).
-SAMPLING: dict[str, tuple[Any, Rule | None]] = {
-    "sampler": (str, None),
-    "steps": (int, Rule(lo=1)),
-    "num_per_prompt": (int, Rule(lo=1)),
-    "batch_size": (int, Rule(lo=1)),
-    "guidance": (float, None),
-    "temperature": (float, Rule(lo=0, lo_open=True)),
-    "seed": (int, None),
-    "eta": (float, Rule(lo=0)),
-    "length_scale": (float, Rule(lo=0, lo_open=True)),
-    "clip_denoised": (bool | float, None),
-    "dynamic_threshold": (float, Rule(lo=0, hi=1, lo_open=True)),
-    "spacing": (str, None),
+#: Type, range and a sound example of each sampling option that every sampling path shares
+#: (pipeline, CLI, a run's ``sample`` section).
+SAMPLING: dict[str, tuple[Any, Rule | None, str]] = {
+    "sampler": (str, None, "ddim"),
+    "steps": (int, Rule(lo=1), "50"),
+    "num_per_prompt": (int, Rule(lo=1), "1"),
+    "batch_size": (int, Rule(lo=1), "64"),
+    "guidance": (float, None, "3 (1 = no guidance)"),
+    "temperature": (float, Rule(lo=0, lo_open=True), "1"),
+    "seed": (int, None, "0"),
+    "eta": (float, Rule(lo=0), "0 (deterministic; 1 = DDPM-like)"),
+    "length_scale": (float, Rule(lo=0, lo_open=True), "1 (normal rate; 2 = twice as slow)"),
+    "clip_denoised": (bool | float, None, "true"),
+    "dynamic_threshold": (float, Rule(lo=0, hi=1, lo_open=True), "0.995"),
+    "spacing": (str, None, "trailing"),
 }
 
 
 def check_sampling(option: str, value: Any, label: str | None = None) -> Any:
     """Check the sampling option ``option`` (a key of :data:`SAMPLING`); errors name ``label``
-    (e.g. the CLI flag ``--steps``), default ``option``."""
-    tp, rule = SAMPLING[option]
-    return check_value(label or option, value, tp, rule)
+    (e.g. the CLI flag ``--steps``), default ``option``, and suggest a sound value."""
+    tp, rule, example = SAMPLING[option]
+    label = label or option
+    fix = f"e.g. {label} {example}" if label.startswith("--") else f"e.g. {label}={example}"
+    return check_value(label, value, tp, rule, fix)

@@ -381,3 +381,21 @@ def test_trainer_refuses_unknown_device_before_writing(toy_config, toy_registry,
     with pytest.raises(ConfigError, match="unknown device 'banana'"):
         Trainer(toy_config, tmp_path / "run", registry=toy_registry, device="banana", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_trainer_checks_fields_assigned_after_construction(toy_config, toy_registry, tmp_path):
+    toy_config.train.steps = 0
+    with pytest.raises(ConfigError, match=r"train.steps \(--steps\) must be >= 1, got 0; e.g. --steps 2000"):
+        Trainer(toy_config, tmp_path / "run", registry=toy_registry, device="cpu", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_messages_suggest_a_fix():
+    from polydiff.validation import check_sampling
+
+    with pytest.raises(ConfigError, match=r"^--steps must be >= 1, got 0; e.g. --steps 50$"):
+        check_sampling("steps", 0, "--steps")
+    with pytest.raises(
+        ConfigError, match=r"^eta must be a finite number, got nan; e.g. eta=0 \(deterministic"
+    ):
+        check_sampling("eta", math.nan)

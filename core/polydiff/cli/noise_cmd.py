@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         config, encoder = pipe.config, pipe.model.encoder
         if args.dataset:
             config.dataset.name, config.dataset.options = args.dataset, {}
+            config.validate(registry)  # a dataset of another modality is refused
         dataset = build_dataset(config, registry, "train")
     else:
         config = RunConfig.for_modality(args.modality, dataset=args.dataset)

@@ -87,6 +87,7 @@ class Trainer:
         self.config, self.run_dir = config, Path(run_dir)
         self.registry = registry or plugins.get_registry()
         self.resume, self.progress = resume, progress
+        config.validate(self.registry)  # fields assigned after construction are checked too
         resolve_device(device)  # one line naming --device if it does not exist here
         self.dist = D.init_distributed(device)
         self._stop_signal: int | None = None
