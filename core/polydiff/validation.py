@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from dataclasses import dataclass
@@ -97,13 +98,13 @@ def coerce(value: Any, tp: Any, name: str, fix: str = "") -> Any:
             return value
         raise _bad(name, value, "true or false", fix)
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
         if isinstance(value, float) and value.is_integer():
             return int(value)
         raise _bad(name, value, "an integer", fix)
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise _bad(name, value, "a finite number", fix)
             return float(value)

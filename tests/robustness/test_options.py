@@ -399,3 +399,15 @@ def test_messages_suggest_a_fix():
         ConfigError, match=r"^eta must be a finite number, got nan; e.g. eta=0 \(deterministic"
     ):
         check_sampling("eta", math.nan)
+
+
+@pytest.mark.parametrize(
+    "args, names",
+    [(["--num", "0"], ["--num", ">= 1", "got 0"]), (["--steps", "0,fifty"], ["--steps", "'0,fifty'"])],
+    ids=["num-0", "steps-text"],
+)
+def test_noise_refuses_bad_option(cli, tmp_path, capsys, args, names):
+    out = tmp_path / "fwd.json"
+    assert cli(["noise", "toy", "--out", str(out), *args]) == 2
+    one_line_error(capsys, "polydiff noise: error:", *names)
+    assert not out.exists()
