@@ -37,6 +37,10 @@ class DataError(PolydiffError, ValueError):
     """A data file or dataset that cannot be read."""
 
 
+class SamplingError(PolydiffError):
+    """Sampling produced something unusable (samples that are NaN or infinite)."""
+
+
 class TrainingDiverged(PolydiffError, FloatingPointError):
     """The loss became NaN or infinite."""
 

@@ -160,7 +160,7 @@ class Conditioner(nn.Module):
         """
         return Conditioning()
 
-    def plan(self, prompts: Sequence[str], shape: tuple[int, ...], **options: Any) -> SamplingPlan:
+    def plan(self, prompts: Sequence[str], shape: tuple[int, ...]) -> SamplingPlan:
         """Conditioning (and the null one) for sampling ``prompts``; may change ``shape``."""
         return SamplingPlan(cond=Conditioning(), uncond=None, shape=tuple(shape))
 

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from polydiff import plugins
 from polydiff.builder import build_model
+from polydiff.devices import resolve_device
 from polydiff.errors import ConfigError
 from polydiff.interfaces import Conditioning, SamplingPlan, Writer
 from polydiff.model import DiffusionModel
@@ -20,6 +21,10 @@ from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
 from polydiff.samplers.guidance import cfg_model_fn
 from polydiff.training.checkpoint import load_checkpoint, load_state_strict
+from polydiff.validation import check_sampling
+
+#: Options of :meth:`Sampler.sample` itself, which every sampler takes.
+RUN_OPTIONS = ("clip_denoised", "dynamic_threshold")
 
 
 @dataclass
@@ -34,6 +39,7 @@ class PipelineOutput:
         trajectory_steps: Timesteps recorded (decreasing).
         trajectory_xt / trajectory_x0: ``[S, N, C, *spatial]`` x_t and predicted x0 at those
             steps, decoded to data space; None when no trajectory was asked for.
+        nonfinite: How many samples hold a NaN or infinite value (0 for a sound model).
     """
 
     samples: Tensor
@@ -42,6 +48,7 @@ class PipelineOutput:
     trajectory_steps: list[int] = field(default_factory=list)
     trajectory_xt: Tensor | None = None
     trajectory_x0: Tensor | None = None
+    nonfinite: int = 0
 
 
 class DiffusionPipeline:
@@ -56,7 +63,7 @@ class DiffusionPipeline:
         self, model: DiffusionModel, config: RunConfig, registry: Registry, device: str | torch.device = "cpu"
     ):
         self.model, self.config, self.registry = model.eval(), config, registry
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         #: Progress bars of calls that pass no ``progress`` (``polydiff evaluate`` turns it on,
         #: so every evaluator's sampling shows its steps).
         self.progress = False
@@ -118,6 +125,7 @@ class DiffusionPipeline:
         With ``use_ema`` the EMA weights are used where the checkpoint has them.
         """
         registry = registry or plugins.get_registry()
+        device = resolve_device(device)  # before any loading: a missing GPU is one line
         ckpt = load_checkpoint(path)
         config = ckpt.config
         registry.modality(config.modality)  # a clear error if the plugin is not installed
@@ -129,7 +137,6 @@ class DiffusionPipeline:
                 for name, value in ckpt.ema.items():
                     if name in params:
                         params[name].copy_(value)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         pipe = cls(model, config, registry, device)
         pipe.checkpoint_path = ckpt.path
         return pipe
@@ -173,27 +180,35 @@ class DiffusionPipeline:
             trajectory_steps: Timesteps at which to keep x_t and the predicted x0 (the nearest
                 steps the sampler visits are used).
             progress: Show the sampler's tqdm bar (default: ``self.progress``).
-            options: Passed to the conditioner's ``plan`` (e.g. ``length_scale``) or, when it
-                is a sampler option (``eta``, ``spacing``), to the sampler.
+            options: The sampler's own options (its constructor's keywords: ``eta``, ``spacing``,
+                ``rho``, ...), ``clip_denoised`` / ``dynamic_threshold``, or the conditioner's
+                ``plan`` options (e.g. ``length_scale``); any other name is an error.
+
+        Returns:
+            The samples; ``nonfinite`` counts those that hold NaN or inf.
+
+        Raises:
+            ConfigError: an option of the wrong type, out of range, or that neither the sampler
+                nor the conditioner declares (one line naming it and what is accepted).
         """
         defaults = self.config.sample
-        sampler = sampler or defaults.get("sampler", "ddim")
-        steps = int(steps or defaults.get("steps", 50))
-        guidance = float(defaults.get("guidance", 1.0) if guidance is None else guidance)
-        temperature = float(defaults.get("temperature", 1.0) if temperature is None else temperature)
-        if temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {temperature}")
-        sampler_keys = {"eta", "spacing", "variance", "clip_denoised", "dynamic_threshold"}
-        sampler_opts = {k: v for k, v in options.items() if k in sampler_keys}
-        plan_opts = {k: v for k, v in options.items() if k not in sampler_keys}
+        sampler = check_sampling("sampler", defaults.get("sampler", "ddim") if sampler is None else sampler)
+        steps = check_sampling("steps", defaults.get("steps", 50) if steps is None else steps)
+        guidance = check_sampling("guidance", defaults.get("guidance", 1.0) if guidance is None else guidance)
+        temperature = check_sampling(
+            "temperature", defaults.get("temperature", 1.0) if temperature is None else temperature
+        )
+        num_per_prompt = check_sampling("num_per_prompt", num_per_prompt)
+        batch_size = check_sampling("batch_size", batch_size)
+        seed = check_sampling("seed", seed)
+        sampler_opts, run_opts, plan_opts = self._split_options(sampler, options)
         if "spacing" in defaults and _takes_spacing(self.registry, sampler):  # not Karras' samplers
             sampler_opts.setdefault("spacing", defaults["spacing"])
         if "eta" in defaults and _sampler_parameter(self.registry, sampler, "eta") is not None:  # DDIM's
             sampler_opts.setdefault("eta", defaults["eta"])
-        run_opts = {
-            k: sampler_opts.pop(k) for k in ("clip_denoised", "dynamic_threshold") if k in sampler_opts
-        }
         run_opts.setdefault("clip_denoised", defaults.get("clip_denoised", False))
+        if "dynamic_threshold" in defaults:
+            run_opts.setdefault("dynamic_threshold", defaults["dynamic_threshold"])
         progress = self.progress if progress is None else progress
         all_prompts = [p for p in (prompts or [""]) for _ in range(num_per_prompt)]
         gen = torch.Generator().manual_seed(seed)
@@ -215,7 +230,32 @@ class DiffusionPipeline:
             )
             for c in chunks
         ]
-        return _concat(outs)
+        out = _concat(outs)
+        out.nonfinite = int((~torch.isfinite(out.samples.flatten(1))).any(1).sum()) if len(out.samples) else 0
+        return out
+
+    def _split_options(self, sampler: str, options: dict[str, Any]) -> tuple[dict, dict, dict]:
+        """``options`` as ``(sampler's, Sampler.sample's, conditioner plan's)``; a name none of
+        them declares is a :class:`ConfigError` listing what each takes."""
+        takes = sampler_option_names(self.registry, sampler)
+        plans = plan_option_names(self.model.conditioner)
+        sampler_opts, run_opts, plan_opts = {}, {}, {}
+        for key, value in options.items():
+            if key in SAMPLING_CHECKED:
+                value = check_sampling(key, value)
+            if key in RUN_OPTIONS:
+                run_opts[key] = value
+            elif key in takes:
+                sampler_opts[key] = value
+            elif key in plans:
+                plan_opts[key] = value
+            else:
+                raise ConfigError(
+                    f"unknown sampling option '{key}' (= {value!r}); sampler '{sampler}' takes: "
+                    f"{', '.join([*takes, *RUN_OPTIONS])}; conditioner '{self.config.conditioner.name}' "
+                    f"takes: {', '.join(plans) or '(nothing)'}"
+                )
+        return sampler_opts, run_opts, plan_opts
 
     def _sample_batch(
         self,
@@ -280,7 +320,10 @@ class DiffusionPipeline:
         """This model's conditioning plan for ``prompts``, its condition on the device, and its
         classifier-free-guided ``(x_t, t) -> prediction``."""
         shape = tuple(self.config.latent_shape or ())
-        plan = self.model.conditioner.plan(prompts, shape, **plan_opts)
+        takes = plan_option_names(self.model.conditioner)  # an expert's may declare fewer
+        plan = self.model.conditioner.plan(
+            prompts, shape, **{k: v for k, v in plan_opts.items() if k in takes}
+        )
         cond = _to(plan.cond, self.device)
         uncond = _to(plan.uncond, self.device) if plan.uncond is not None and guidance != 1.0 else None
         return plan, cond, cfg_model_fn(self.model.unet, cond, uncond, guidance)
@@ -301,6 +344,33 @@ class DiffusionPipeline:
             return model_fn(x, t)
 
         return routed
+
+
+#: Options whose type and range :func:`check_sampling` knows, checked before any sampling.
+SAMPLING_CHECKED = ("eta", "length_scale", "clip_denoised", "dynamic_threshold", "spacing")
+
+
+def sampler_option_names(registry: Registry, sampler: str) -> list[str]:
+    """The keyword options ``sampler``'s constructor declares, besides ``diffusion`` and ``num_steps``."""
+    target = registry.component("sampler", sampler).load()
+    names = getattr(target, "option_names", None)
+    if callable(names):
+        return list(names())
+    return _keywords(target, skip=("diffusion", "num_steps"))
+
+
+def plan_option_names(conditioner: Any) -> list[str]:
+    """The keyword options ``conditioner.plan`` declares, besides ``prompts`` and ``shape``."""
+    return _keywords(conditioner.plan, skip=("prompts", "shape"))
+
+
+def _keywords(fn: Callable[..., Any], skip: Sequence[str]) -> list[str]:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in params if p.kind in kinds and p.name not in (*skip, "self")]
 
 
 def _takes_spacing(registry: Registry, sampler: str) -> bool:

@@ -14,6 +14,7 @@ from polydiff.diffusion.config import DiffusionConfig
 from polydiff.errors import CheckpointError, ConfigError
 from polydiff.nn.config import UNetConfig
 from polydiff.training.config import TrainConfig
+from polydiff.validation import check_sampling
 
 if TYPE_CHECKING:
     from polydiff.plugins import Registry
@@ -96,7 +97,7 @@ class RunConfig:
                 f"({', '.join(registry.names('dataset', modality=modality))})"
             )
         for kind, name in names.items():
-            registry.component(kind, name)  # unknown names fail here, listing the known ones
+            _check_modality_of(registry, kind, name, modality)  # unknown names fail here too
         sections = {k: v for k, v in p.items() if k != "by_encoder"}
         for extra in (p.get("by_encoder", {}).get(names["encoder"], {}), overrides or {}):
             for section, values in extra.items():
@@ -130,10 +131,15 @@ class RunConfig:
                 f"preset '{preset}' of '{modality}' sets unet.dims={cfg.unet.dims}, "
                 f"but the modality has rank {mod.rank}"
             )
+        cfg.registry = registry  # what later checks (apply_overrides) look names up in
+        cfg.validate(registry)
         return cfg
 
-    def apply_overrides(self, assignments: list[str]) -> None:
-        """Apply ``section.field=value`` strings (``--set train.lr=1e-4``); values are JSON or str."""
+    def apply_overrides(self, assignments: list[str], registry: Registry | None = None) -> None:
+        """Apply ``section.field=value`` strings (``--set train.lr=1e-4``); values are JSON or str.
+
+        Each value is checked against its field's type and range, and the whole config against
+        ``registry`` (:meth:`validate`) afterwards."""
         for item in assignments:
             key, sep, raw = item.partition("=")
             section, dot, name = key.partition(".")
@@ -155,6 +161,32 @@ class RunConfig:
                     f"--set: unknown section '{section}' in '{item}'; known sections: "
                     "train, unet, diffusion, sample, dataset, encoder, conditioner"
                 )
+        if assignments:
+            self.validate(registry)
+
+    def validate(self, registry: Registry | None = None) -> None:
+        """What the sections cannot check alone: every named component exists and serves this
+        modality, ``unet.dims`` equals the modality's rank, and the ``sample`` section's values.
+
+        Raises:
+            ConfigError / UnknownNameError: one line naming the option, the value and the fix.
+        """
+        from polydiff.plugins import get_registry
+
+        for section in (self.unet, self.diffusion, self.train):
+            section.validate()  # again: fields may have been assigned since construction
+        registry = registry or getattr(self, "registry", None) or get_registry()
+        mod = registry.modality(self.modality)
+        for kind in ("dataset", "encoder", "conditioner", "writer", "evaluator"):
+            ref = getattr(self, kind)
+            if ref is not None:
+                _check_modality_of(registry, kind, ref.name, self.modality)
+        if self.unet.dims != mod.rank:
+            raise ConfigError(
+                f"unet.dims={self.unet.dims} does not fit modality '{self.modality}', whose data have "
+                f"rank {mod.rank}; drop the override or use unet.dims={mod.rank}"
+            )
+        check_sample_section(self.sample, registry)
 
     # ------------------------------------------------------------------ (de)serialising
     def to_dict(self) -> dict[str, Any]:
@@ -219,3 +251,37 @@ def _replace_fields(obj: Any, values: dict[str, Any], section: str) -> Any:
         hint = f" Did you mean {', '.join(repr(m) for m in close)}?" if close else ""
         raise ConfigError(f"unknown {section} field(s) {bad}.{hint} Known: {', '.join(sorted(known))}.")
     return dataclasses.replace(obj, **values)
+
+
+#: Keys a run's ``sample`` section may hold (what the pipeline reads from it).
+SAMPLE_KEYS = (
+    "sampler",
+    "steps",
+    "guidance",
+    "temperature",
+    "clip_denoised",
+    "dynamic_threshold",
+    "spacing",
+    "eta",
+)
+
+
+def check_sample_section(sample: dict[str, Any], registry: Registry) -> None:
+    """Check the values of a run's ``sample`` section (``--set sample.steps=...``)."""
+    for key, value in sample.items():
+        if key not in SAMPLE_KEYS:
+            raise ConfigError(f"unknown sample field '{key}' (= {value!r}); known: {', '.join(SAMPLE_KEYS)}")
+        check_sampling(key, value, f"sample.{key}")
+    if "sampler" in sample:
+        registry.component("sampler", sample["sampler"])
+
+
+def _check_modality_of(registry: Registry, kind: str, name: str, modality: str) -> None:
+    """Refuse a component registered for another modality, listing this modality's own."""
+    component = registry.component(kind, name)  # unknown names fail here, listing the known ones
+    if component.modality not in (None, modality):
+        own = registry.names(kind, modality=modality)
+        raise ConfigError(
+            f"{kind} '{name}' is for modality '{component.modality}', not '{modality}'; "
+            f"{modality}'s {kind}s: {', '.join(own) or '(none)'}"
+        )

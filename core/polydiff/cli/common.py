@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from polydiff.validation import check_sampling
+
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     """Options of every command that samples (defaults come from the run's config)."""
@@ -36,10 +38,23 @@ def add_experts(pipe: Any, args: argparse.Namespace) -> None:
 
 
 def sampling_options(args: argparse.Namespace) -> dict:
+    """The sampling flags given (None where not: the run's defaults apply), each checked and
+    named by its flag in errors (``--steps must be >= 1, got 0``)."""
     opts = {k: getattr(args, k) for k in ("sampler", "steps", "guidance", "temperature")}
     if getattr(args, "eta", None) is not None:
         opts["eta"] = args.eta
+    for key, value in opts.items():
+        if value is not None:
+            opts[key] = check_sampling(key, value, f"--{key}")
+    check_sampling("seed", args.seed, "--seed")
     return opts
+
+
+def check_flag(args: argparse.Namespace, dest: str, option: str) -> None:
+    """Check the flag ``--dest`` (when given) against the sampling option ``option``'s rule."""
+    value = getattr(args, dest, None)
+    if value is not None:
+        check_sampling(option, value, "--" + dest.replace("_", "-"))
 
 
 def trajectory_timesteps(num_timesteps: int, count: int = 8) -> list[int]:

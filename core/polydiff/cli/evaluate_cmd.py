@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from polydiff.cli.common import add_experts, add_sampling_arguments, sampling_options
+from polydiff.cli.common import add_experts, add_sampling_arguments, check_flag, sampling_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from polydiff.errors import ConfigError
     from polydiff.pipeline import DiffusionPipeline
 
+    check_flag(args, "num_per_prompt", "num_per_prompt")
+    given = {k: v for k, v in sampling_options(args).items() if v is not None}
     pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device)
     add_experts(pipe, args)
     pipe.progress = True  # the evaluator's sampling shows its steps
@@ -38,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
     )
     out = args.out or run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    given = {k: v for k, v in sampling_options(args).items() if v is not None}
     # options evaluators don't take as arguments reach the pipeline as the run's sampling defaults
     cfg.sample.update({k: v for k, v in given.items() if k in ("eta", "temperature")})
     opts = {k: v for k, v in given.items() if k in ("sampler", "steps", "guidance")}

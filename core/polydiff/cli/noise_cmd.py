@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from polydiff.cli.common import print_outputs, trajectory_timesteps
+from polydiff.cli.common import check_flag, print_outputs, trajectory_timesteps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
     from polydiff.plugins import get_registry
     from polydiff.run_config import RunConfig
 
+    check_flag(args, "num", "num_per_prompt")
     registry = get_registry()
     if args.checkpoint:
         pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device="cpu")
         config, encoder = pipe.config, pipe.model.encoder
         if args.dataset:
             config.dataset.name, config.dataset.options = args.dataset, {}
+            config.validate(registry)  # a dataset of another modality is refused
         dataset = build_dataset(config, registry, "train")
     else:
         config = RunConfig.for_modality(args.modality, dataset=args.dataset)
@@ -60,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
             )
     diffusion = GaussianDiffusion(config.diffusion)
     T = config.diffusion.num_timesteps
-    steps = [int(s) for s in args.steps.split(",")] if args.steps else sorted(trajectory_timesteps(T))
+    try:
+        steps = [int(s) for s in args.steps.split(",")] if args.steps else sorted(trajectory_timesteps(T))
+    except ValueError:
+        raise ConfigError(
+            f"--steps takes comma-separated timesteps (e.g. 0,50,99), got '{args.steps}'"
+        ) from None
     if any(not 0 <= s < T for s in steps):
         raise ConfigError(f"--steps must lie in [0, {T - 1}], got {steps}")
     n = min(args.num, len(dataset))

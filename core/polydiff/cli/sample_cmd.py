@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from polydiff.cli.common import (
     add_experts,
     add_sampling_arguments,
+    check_flag,
     lengths_of,
     print_outputs,
     sampling_options,
     trajectory_timesteps,
 )
+from polydiff.errors import SamplingError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from polydiff.pipeline import DiffusionPipeline
 
+    check_flag(args, "num", "num_per_prompt")
+    check_flag(args, "length_scale", "length_scale")
+    options = sampling_options(args)
     pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
     add_experts(pipe, args)
     extra = {"length_scale": args.length_scale} if args.length_scale is not None else {}
@@ -51,9 +57,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         trajectory_steps=steps,
         progress=True,
-        **sampling_options(args),
+        **options,
         **extra,
     )
+    if out.nonfinite:
+        raise SamplingError(
+            f"{out.nonfinite} of {len(out.samples)} sample(s) hold NaN or inf, so nothing was written; "
+            + _likely_cause(pipe, args)
+        )
     writer = pipe.writer()
     path = args.out or _default_path(args.checkpoint, writer)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,3 +81,23 @@ def run(args: argparse.Namespace) -> int:
 def _default_path(checkpoint: Path, writer: object) -> Path:
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint
     return run_dir / "samples" / f"sample{getattr(writer, 'extension', '')}"
+
+
+def _likely_cause(pipe: Any, args: argparse.Namespace) -> str:
+    """Why samples came out non-finite: weights that are (training diverged), else the options."""
+    import torch
+
+    if any(not torch.isfinite(p).all() for p in pipe.model.parameters()):
+        return (
+            f"the weights of {args.checkpoint} are not finite (training diverged); retrain with a lower --lr"
+        )
+    given = [
+        f"--{k.replace('_', '-')} {getattr(args, k)}"
+        for k in ("guidance", "temperature", "eta")
+        if getattr(args, k)
+    ]
+    return (
+        "the likely cause is an extreme sampling option"
+        + (f" ({', '.join(given)})" if given else "")
+        + "; retry with the run's defaults (drop --guidance/--temperature/--eta)"
+    )

@@ -16,5 +16,5 @@ class NullConditioner(Conditioner):
     def forward(self, batch: dict[str, Any], x0: Tensor, *, drop: Tensor | None = None) -> Conditioning:
         return Conditioning()
 
-    def plan(self, prompts: Sequence[str], shape: tuple[int, ...], **options: Any) -> SamplingPlan:
+    def plan(self, prompts: Sequence[str], shape: tuple[int, ...]) -> SamplingPlan:
         return SamplingPlan(cond=Conditioning(), uncond=None, shape=tuple(shape))

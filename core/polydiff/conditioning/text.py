@@ -97,7 +97,7 @@ class TextConditioner(Conditioner):
             texts = ["" if d else t for t, d in zip(texts, drop.tolist())]
         return self.encode(texts)
 
-    def plan(self, prompts: Sequence[str], shape: tuple[int, ...], **options: Any) -> SamplingPlan:
+    def plan(self, prompts: Sequence[str], shape: tuple[int, ...]) -> SamplingPlan:
         return SamplingPlan(
             cond=self.encode(prompts), uncond=self.encode([""] * len(prompts)), shape=tuple(shape)
         )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from polydiff.validation import Rule, check_dataclass
 
 
 @dataclass
@@ -37,3 +40,19 @@ class DiffusionConfig:
     rescale_zero_terminal_snr: bool = False
     prediction: str = "eps"
     min_snr_gamma: float | None = None
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "num_timesteps": Rule(lo=1),
+        "beta_start": Rule(lo=0, lo_open=True),
+        "beta_end": Rule(lo=0, lo_open=True),
+        "snr_shift": Rule(lo=0, lo_open=True),
+        "prediction": Rule(choices=("eps", "x0", "v")),
+        "min_snr_gamma": Rule(lo=0, lo_open=True),
+    }
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field's type and range (raises ConfigError naming the field and the fix)."""
+        check_dataclass(self, "diffusion", self.RULES)

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from polydiff.errors import ConfigError
+from polydiff.validation import Rule, check_dataclass
+
+POSITIVE_INT = Rule(lo=1)
 
 
 @dataclass
@@ -76,6 +82,33 @@ class UNetConfig:
     frame_norm: bool = True
     gradient_checkpointing: bool = False
 
+    RULES: ClassVar[dict[str, Rule]] = {
+        "dims": Rule(choices=(1, 2, 3), text="1, 2 or 3"),
+        "in_channels": POSITIVE_INT,
+        "out_channels": POSITIVE_INT,
+        "cond_channels": Rule(lo=0),
+        "model_channels": POSITIVE_INT,
+        "channel_mult": POSITIVE_INT,
+        "num_res_blocks": POSITIVE_INT,
+        "attention_levels": Rule(lo=0),
+        "head_dim": POSITIVE_INT,
+        "context_dim": POSITIVE_INT,
+        "dropout": Rule(lo=0, hi=1, hi_open=True),
+        "norm_groups": POSITIVE_INT,
+    }
+
     def __post_init__(self) -> None:
-        self.channel_mult = tuple(self.channel_mult)
-        self.attention_levels = tuple(self.attention_levels)
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field's type and range (raises ConfigError naming the field and the fix);
+        lists become tuples."""
+        check_dataclass(self, "unet", self.RULES)
+        if not self.channel_mult:
+            raise ConfigError("unet.channel_mult must list at least one level, got []; e.g. [1,2,2]")
+        bad = [i for i in self.attention_levels if i >= len(self.channel_mult)]
+        if bad:
+            raise ConfigError(
+                f"unet.attention_levels {bad} out of range: levels are 0..{len(self.channel_mult) - 1} "
+                f"(one per channel_mult entry {list(self.channel_mult)}); drop them or add levels"
+            )

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from polydiff.diffusion.gaussian import GaussianDiffusion, ModelFn
 from polydiff.diffusion.timesteps import previous_timesteps, spaced_timesteps
 from polydiff.errors import ConfigError
+from polydiff.validation import Rule, check_value
 
 #: ``callback(step_index, t, x_t, x0_pred)``: ``x_t`` is the state the step started from
 #: (the network input at timestep ``t``) and ``x0_pred`` the network's estimate of x0 from it.
@@ -93,6 +94,8 @@ class Sampler(ABC):
                 f"it accepts: {', '.join(self.option_names()) or '(none)'}."
             )
         self.diffusion = diffusion
+        if num_steps is not None:
+            check_value(f"sampler '{self.name}' num_steps", num_steps, int, Rule(lo=1), "e.g. 50")
         self.num_steps = diffusion.num_timesteps if num_steps is None else int(num_steps)
         self.spacing = spacing
         self.timesteps: Tensor = spaced_timesteps(diffusion.num_timesteps, self.num_steps, spacing)

@@ -42,8 +42,10 @@ class DDIMSampler(Sampler):
         **options: Any,
     ) -> None:
         super().__init__(diffusion, num_steps, spacing=spacing, **options)
-        if eta < 0:
-            raise ConfigError(f"DDIM eta must be >= 0 (0 = deterministic, 1 = DDPM-like), got {eta}.")
+        if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta >= 0):
+            raise ConfigError(
+                f"DDIM eta must be finite and >= 0 (0 = deterministic, 1 = DDPM-like), got {eta}."
+            )
         self.eta = float(eta)
         self.stochastic = self.eta > 0
 

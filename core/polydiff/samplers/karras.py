@@ -13,6 +13,7 @@ from torch import Tensor
 from polydiff.diffusion.gaussian import GaussianDiffusion
 from polydiff.errors import ConfigError
 from polydiff.samplers.base import Sampler, SamplingContext
+from polydiff.validation import Rule, check_value
 
 Denoiser = Callable[[Tensor, float], Tensor]
 
@@ -94,6 +95,9 @@ class KarrasSampler(Sampler):
             )
         super().__init__(diffusion, num_steps, **options)
         self.spacing = "karras"
+        check_value(f"sampler '{self.name}' rho", rho, float, Rule(lo=0, lo_open=True), "e.g. 7 (Karras')")
+        for option, value in (("sigma_min", sigma_min), ("sigma_max", sigma_max)):
+            check_value(f"sampler '{self.name}' {option}", value, float | None, Rule(lo=0, lo_open=True))
         lowest, highest = float(diffusion.log_sigmas[0].exp()), float(diffusion.log_sigmas[-1].exp())
         self.sigma_min = lowest if sigma_min is None else float(sigma_min)
         self.sigma_max = min(DEFAULT_SIGMA_MAX, highest) if sigma_max is None else float(sigma_max)

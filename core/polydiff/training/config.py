@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from polydiff.errors import ConfigError
+from polydiff.validation import Rule, check_dataclass
+
+POSITIVE_INT = Rule(lo=1)
+NON_NEGATIVE = Rule(lo=0)
 
 
 @dataclass
@@ -59,3 +66,46 @@ class TrainConfig:
     encoder_steps: int = 2000
     num_workers: int = 0
     loggers: tuple[str, ...] = ()
+
+    #: Range of each checked field (types come from the annotations).
+    RULES: ClassVar[dict[str, Rule]] = {
+        "steps": POSITIVE_INT,
+        "batch_size": POSITIVE_INT,
+        "lr": Rule(lo=0, lo_open=True),
+        "warmup_steps": NON_NEGATIVE,
+        "weight_decay": NON_NEGATIVE,
+        "grad_clip": NON_NEGATIVE,
+        "grad_accum": POSITIVE_INT,
+        "ema_decay": Rule(lo=0, hi=1, hi_open=True),
+        "cond_drop_prob": Rule(lo=0, hi=1),
+        "timestep_bias_portion": Rule(lo=0, hi=1, lo_open=True),
+        "timestep_bias_multiplier": Rule(lo=0, lo_open=True),
+        "timestep_range": NON_NEGATIVE,
+        "precision": Rule(choices=("fp32", "bf16", "fp16")),
+        "checkpoint_every": POSITIVE_INT,
+        "log_every": POSITIVE_INT,
+        "encoder_steps": NON_NEGATIVE,
+        "num_workers": NON_NEGATIVE,
+    }
+    #: The ``polydiff train`` flag of a field, named in errors.
+    FLAGS: ClassVar[dict[str, str]] = {
+        "steps": "--steps",
+        "batch_size": "--batch-size",
+        "lr": "--lr",
+        "seed": "--seed",
+        "precision": "--precision",
+        "grad_accum": "--grad-accum",
+    }
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field's type and range (raises ConfigError naming the field and the fix)."""
+        check_dataclass(self, "train", self.RULES, self.FLAGS)
+        if self.timestep_range is not None and not self.timestep_range[0] < self.timestep_range[1]:
+            lo, hi = self.timestep_range
+            raise ConfigError(
+                f"train.timestep_range must be [LO, HI] with LO < HI, got [{lo}, {hi}]; "
+                "e.g. --set train.timestep_range=[800,1000]"
+            )

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from polydiff import plugins
 from polydiff.builder import build_dataset, build_model, collate_fn
 from polydiff.data_check import check_dataset
+from polydiff.devices import resolve_device
 from polydiff.errors import ConfigError, TrainingDiverged
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
@@ -87,6 +88,8 @@ class Trainer:
         self.config, self.run_dir = config, Path(run_dir)
         self.registry = registry or plugins.get_registry()
         self.resume, self.progress = resume, progress
+        config.validate(self.registry)  # fields assigned after construction are checked too
+        resolve_device(device)  # one line naming --device if it does not exist here
         self.dist = D.init_distributed(device)
         self._stop_signal: int | None = None
         tc = config.train

@@ -14,6 +14,7 @@ Sampling (:meth:`GradTTSConditioner.plan`): predicted durations times ``length_s
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -190,9 +191,10 @@ class GradTTSConditioner(Conditioner):
         total length is unbiased. (Grad-TTS rounds each token up, which adds half a frame per
         token: +24% length on the digits corpus, whose blank tokens last about a frame.)
         """
-        if length_scale <= 0:
+        if not (math.isfinite(length_scale) and length_scale > 0):
             raise ConfigError(
-                f"length_scale must be > 0 (1 = normal rate, 2 = twice as slow), got {length_scale}"
+                "length_scale must be > 0 and finite (1 = normal rate, 2 = twice as slow), "
+                f"got {length_scale}"
             )
         mu_x, log_durations, x_mask, _ = self.encode_text(prompts)
         ends = torch.round((torch.exp(log_durations) * x_mask.squeeze(1) * length_scale).cumsum(1)).long()
@@ -208,9 +210,7 @@ class GradTTSConditioner(Conditioner):
         return mu_x, durations, frames
 
     @torch.no_grad()
-    def plan(
-        self, prompts: Sequence[str], shape: tuple[int, ...], length_scale: float = 1.0, **options: Any
-    ) -> SamplingPlan:
+    def plan(self, prompts: Sequence[str], shape: tuple[int, ...], length_scale: float = 1.0) -> SamplingPlan:
         """Durations decide the length: ``shape`` becomes ``(n_mels, T)`` with ``T`` the longest
         sample's frames padded to ``pad_multiple``; ``lengths`` holds each sample's frames."""
         mu_x, durations, frames = self.predict_durations(list(prompts), length_scale)

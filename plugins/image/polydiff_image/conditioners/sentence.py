@@ -114,7 +114,7 @@ class SentenceEmbeddingConditioner(Conditioner):
     def forward(self, batch: dict[str, Any], x0: Tensor, *, drop: Tensor | None = None) -> Conditioning:
         return self.encode(list(batch["text"]), drop)
 
-    def plan(self, prompts: Sequence[str], shape: tuple[int, ...], **options: Any) -> SamplingPlan:
+    def plan(self, prompts: Sequence[str], shape: tuple[int, ...]) -> SamplingPlan:
         return SamplingPlan(
             cond=self.encode(prompts), uncond=self.encode([""] * len(prompts)), shape=tuple(shape)
         )
