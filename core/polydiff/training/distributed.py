@@ -53,6 +53,15 @@ def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """True on every process when ``flag`` is true on any of them (all-reduce max)."""
+    if not info.enabled:
+        return flag
+    value = torch.tensor([float(flag)], device=info.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
