@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from polydiff.errors import ConfigError
+from polydiff.errors import CheckpointError, ConfigError
 
 LOCK_FILE = "train.lock"
 METRICS_FILE = "metrics.jsonl"
@@ -31,6 +31,17 @@ def check_is_directory(run_dir: Path) -> None:
             f"--out {run_dir} is an existing file, not a directory; pass a new directory or a run "
             "directory of `polydiff train`"
         )
+
+
+def resume_point(run_dir: Path) -> Path:
+    """The checkpoint ``run_dir/latest`` names, or a one-line CheckpointError (no fallback)."""
+    from polydiff.training.checkpoint import resolve_checkpoint
+
+    if not (run_dir / "latest").exists() and not (run_dir / "checkpoints").is_dir():
+        raise CheckpointError(
+            f"--resume: {run_dir} holds no checkpoint to continue; drop --resume to start a new run there"
+        )
+    return resolve_checkpoint(run_dir)
 
 
 def previous_run(run_dir: Path) -> list[str]:

@@ -46,6 +46,7 @@ from polydiff.training.run_dir import (
     check_is_directory,
     remove_previous_run,
     remove_temporaries,
+    resume_point,
 )
 from polydiff.training.timestep_bias import draw_timesteps, timestep_weights_of
 
@@ -123,7 +124,7 @@ class Trainer:
         if resume and overwrite:
             raise ConfigError("--resume continues the run and --overwrite replaces it: pass one of them")
         if resume:
-            self._resume_from = self._resume_point()
+            self._resume_from = resume_point(self.run_dir)
             ckpt_config = RunConfig.load(self._resume_from / CONFIG)
             step = self._resume_step(self._resume_from)
             if config is None:
@@ -151,15 +152,6 @@ class Trainer:
         timestep_weights_of(tc, config.diffusion.num_timesteps)  # a clear error before any data or model
         if self.dist.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls in fp32 training (convs already are)
-
-    def _resume_point(self) -> Path:
-        """The checkpoint ``run_dir/latest`` names, or a one-line CheckpointError."""
-        if not (self.run_dir / "latest").exists() and not (self.run_dir / "checkpoints").is_dir():
-            raise CheckpointError(
-                f"--resume: {self.run_dir} holds no checkpoint to continue; drop --resume to start "
-                "a new run there"
-            )
-        return resolve_checkpoint(self.run_dir)
 
     @staticmethod
     def _resume_step(path: Path) -> int:
@@ -219,7 +211,7 @@ class Trainer:
         ckpt = None
         self.history_checkpoints: list[Path] = []
         if self.resume:
-            ckpt = load_checkpoint(self._resume_from or self._resume_point(), training_state=True)
+            ckpt = load_checkpoint(self._resume_from or resume_point(self.run_dir), training_state=True)
             for tensors, file in ((ckpt.model, MODEL), (ckpt.ema or {}, EMA_FILE)):
                 check_finite(tensors, ckpt.path / file)
             start = int(ckpt.state["step"])
