@@ -377,7 +377,8 @@ class Trainer:
         else:
             advice = (
                 f"the last good checkpoint is {last}: continue from it with a lower --lr "
-                f"(polydiff train {cfg.modality} --resume --out {self.run_dir} --lr {cfg.train.lr / 10:g})"
+                f"(polydiff train {cfg.modality} --resume --out {self.run_dir} --lr X, X below "
+                f"{cfg.train.lr:g})"
             )
         return TrainingDiverged(
             f"training diverged at step {step}: {what}. Nothing was written; {advice}, or try "
