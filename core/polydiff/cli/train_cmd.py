@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     result = trainer.fit()
-    if result.checkpoint is None:  # not rank 0 under torchrun
+    if not trainer.dist.is_main or result.checkpoint is None:  # rank 0 alone reports under torchrun
         return 0
     config = trainer.config
     last = result.history[-1] if result.history else {}
