@@ -220,3 +220,14 @@ def test_grad_scaler_state_is_saved_and_restored(toy_config, tmp_path):
     restored.load_state_dict(load_checkpoint(tmp_path).state["grad_scaler"])
     assert restored.state_dict() == scaler.state_dict()
     assert restored.get_scale() == 1024.0
+
+
+def test_the_trainer_writes_its_grad_scaler_state(toy_registry, tmp_path):
+    """fp16 needs CUDA; the trainer's save path is checked with a CPU scaler in its place."""
+    cfg = RunConfig.for_modality("toy", registry=toy_registry, overrides={"train": {"steps": 1}})
+    trainer = Trainer(cfg, tmp_path, registry=toy_registry, progress=False)
+    trainer.fit()
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=512.0)
+    path = trainer._save(2)
+    assert load_checkpoint(path).state["grad_scaler"]["scale"] == 512.0
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-0000001", "step-0000002"]
