@@ -64,9 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from polydiff.errors import ConfigError
     from polydiff.training.run_dir import check_is_directory
     from polydiff.training.trainer import Trainer
 
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run and --overwrite replaces it: pass one of them")
     if args.out is not None:
         check_is_directory(args.out)
     if args.resume and args.out is not None:
