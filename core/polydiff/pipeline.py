@@ -20,7 +20,7 @@ from polydiff.model import DiffusionModel
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
 from polydiff.samplers.guidance import cfg_model_fn
-from polydiff.training.checkpoint import load_checkpoint, load_state_strict
+from polydiff.training.checkpoint import check_finite, load_checkpoint, load_state_strict
 from polydiff.validation import check_sampling
 
 #: Options of :meth:`Sampler.sample` itself, which every sampler takes.
@@ -121,12 +121,16 @@ class DiffusionPipeline:
     ) -> DiffusionPipeline:
         """Rebuild the model a checkpoint's ``config.json`` describes and load its weights.
 
-        ``path`` is a checkpoint directory or a run directory (its latest checkpoint).
-        With ``use_ema`` the EMA weights are used where the checkpoint has them.
+        ``path`` is a checkpoint directory or a run directory (the checkpoint its ``latest``
+        names; never another). With ``use_ema`` the EMA weights are used where the checkpoint
+        has them. Non-finite weights are refused with a CheckpointError naming the file.
         """
         registry = registry or plugins.get_registry()
         device = resolve_device(device)  # before any loading: a missing GPU is one line
         ckpt = load_checkpoint(path)
+        check_finite(ckpt.model, ckpt.path / "model.safetensors")  # a diverged run's weights
+        if use_ema and ckpt.ema is not None:
+            check_finite(ckpt.ema, ckpt.path / "ema.safetensors")
         config = ckpt.config
         registry.modality(config.modality)  # a clear error if the plugin is not installed
         model = build_model(config, registry)

@@ -92,7 +92,8 @@ def demo_modality(name: str, out: Path, *, steps: int | None = None, device: str
         overrides=overrides,
     )
     print(f"== demo {name}: training on {config.dataset.name} ({config.train.steps} steps) -> {out}")
-    result = Trainer(config, out, registry=registry, device=device).fit()
+    # a demo owns its directory: running it again replaces the previous demo's run
+    result = Trainer(config, out, registry=registry, device=device, overwrite=True).fit()
     pipe = DiffusionPipeline.from_checkpoint(out, registry=registry, device=device)
     prompts = list(demo.get("prompts", [""]))
     T = pipe.config.diffusion.num_timesteps

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polydiff.cli.common import print_outputs
+
+if TYPE_CHECKING:
+    from polydiff.run_config import RunConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,15 +25,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-path", help="path option of folder/corpus datasets (sets dataset.path)")
     p.add_argument(
         "--preset",
-        default="quick",
-        help="quick (demos, tests), full (benchmarks), or another the modality lists in `polydiff plugins`",
+        help="quick (default: demos, tests), full (benchmarks), or another the modality lists in "
+        "`polydiff plugins`",
     )
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--batch-size", type=int, help="global batch size")
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--seed", type=int, help="seed of everything random")
     p.add_argument("--out", type=Path, help="run directory (default: runs/MODALITY-DATASET[-ENCODER])")
-    p.add_argument("--resume", action="store_true", help="continue from --out's latest checkpoint")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue --out's run from the checkpoint its `latest` names, with the run's config; lr, "
+        "steps, grad clipping, precision... given here apply (each change is printed), a change to "
+        "what was trained (dataset, model, batch size, seed...) is refused",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in an --out that holds an earlier run (its checkpoints, latest and metrics "
+        "are deleted)",
+    )
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="autocast precision")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
@@ -48,41 +64,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from polydiff.run_config import RunConfig
+    from polydiff.errors import ConfigError
+    from polydiff.training.run_dir import check_is_directory
     from polydiff.training.trainer import Trainer
 
-    overrides: dict[str, dict] = {"train": {}}
-    for flag, field in (
-        ("steps", "steps"),
-        ("batch_size", "batch_size"),
-        ("lr", "lr"),
-        ("seed", "seed"),
-        ("precision", "precision"),
-        ("grad_accum", "grad_accum"),
-    ):
-        if getattr(args, flag) is not None:
-            overrides["train"][field] = getattr(args, flag)
-    if args.compile:
-        overrides["train"]["compile"] = True
-    if args.logger:
-        overrides["train"]["loggers"] = tuple(args.logger)
-    config = RunConfig.for_modality(
-        args.modality,
-        preset=args.preset,
-        dataset=args.dataset,
-        encoder=args.encoder,
-        conditioner=args.conditioner,
-        overrides=overrides,
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run and --overwrite replaces it: pass one of them")
+    if args.out is not None:
+        check_is_directory(args.out)
+    if args.resume and args.out is not None:
+        out, config = args.out, None
+    else:
+        config = _fresh_config(args)
+        out = args.out or Path("runs") / "-".join(
+            [config.modality, config.dataset.name] + ([config.encoder.name] if args.encoder else [])
+        )
+    if args.resume:
+        config = _resume_config(args, out)
+    trainer = Trainer(
+        config,
+        out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        device=args.device,
+        progress=not args.no_progress,
     )
-    if args.data_path:
-        config.dataset.options["path"] = args.data_path
-    config.apply_overrides(args.assignments)
-    out = args.out or Path("runs") / "-".join(
-        [config.modality, config.dataset.name] + ([config.encoder.name] if args.encoder else [])
-    )
-    result = Trainer(config, out, resume=args.resume, device=args.device, progress=not args.no_progress).fit()
-    if result.checkpoint is None:  # not rank 0 under torchrun
+    result = trainer.fit()
+    if not trainer.dist.is_main or result.checkpoint is None:  # rank 0 alone reports under torchrun
         return 0
+    config = trainer.config
     last = result.history[-1] if result.history else {}
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "time", "lr"))
     print(
@@ -92,3 +102,63 @@ def run(args: argparse.Namespace) -> int:
     print_outputs("outputs:", [result.checkpoint, out / "metrics.jsonl", *result.outputs])
     print(f"next: polydiff sample {out} --prompt '...'   |   polydiff evaluate {out}")
     return 130 if result.interrupted else 0
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    """The ``train`` fields the command line sets explicitly."""
+    train: dict = {}
+    for flag in ("steps", "batch_size", "lr", "seed", "precision", "grad_accum"):
+        if getattr(args, flag) is not None:
+            train[flag] = getattr(args, flag)
+    if args.compile:
+        train["compile"] = True
+    if args.logger:
+        train["loggers"] = tuple(args.logger)
+    return train
+
+
+def _fresh_config(args: argparse.Namespace) -> RunConfig:
+    from polydiff.run_config import RunConfig
+
+    config = RunConfig.for_modality(
+        args.modality,
+        preset=args.preset or "quick",
+        dataset=args.dataset,
+        encoder=args.encoder,
+        conditioner=args.conditioner,
+        overrides={"train": _train_overrides(args)},
+    )
+    if args.data_path:
+        config.dataset.options["path"] = args.data_path
+    config.apply_overrides(args.assignments)
+    return config
+
+
+def _resume_config(args: argparse.Namespace, out: Path) -> RunConfig:
+    """The run's config with what the command line sets explicitly on top (the trainer checks it)."""
+    import dataclasses
+
+    from polydiff.errors import ConfigError
+    from polydiff.run_config import RunConfig
+    from polydiff.training.checkpoint import CONFIG
+    from polydiff.training.run_dir import resume_point
+
+    config = RunConfig.load(resume_point(out) / CONFIG)
+    for what, asked, theirs in (
+        ("modality", args.modality, config.modality),
+        ("--dataset", args.dataset, config.dataset.name),
+        ("--encoder", args.encoder, config.encoder.name),
+        ("--conditioner", args.conditioner, config.conditioner.name),
+        ("--preset", args.preset, config.preset),
+    ):
+        if asked is not None and asked != theirs:
+            raise ConfigError(
+                f"--resume: {out} is a {config.modality} run with {what.lstrip('-')} '{theirs}', not "
+                f"'{asked}'; resume it as `polydiff train {config.modality} --resume --out {out}`, "
+                "or start a new run with another --out"
+            )
+    config.train = dataclasses.replace(config.train, **_train_overrides(args))
+    if args.data_path:
+        config.dataset.options["path"] = args.data_path
+    config.apply_overrides(args.assignments)
+    return config

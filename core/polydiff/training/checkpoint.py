@@ -11,7 +11,8 @@ Layout of ``RUN_DIR/checkpoints/step-0001000/``::
 ``RUN_DIR/latest`` names the newest complete checkpoint. Each checkpoint is written to a
 temporary directory, fsynced and renamed into place, then ``latest`` is replaced
 atomically: a run killed at any moment leaves the previous checkpoint loadable.
-Nothing is ever unpickled.
+A run directory is read through ``latest`` only: it never falls back to another checkpoint.
+Nothing is ever unpickled; the fp16 gradient scaler's state is JSON in ``trainer_state.json``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,24 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def first_non_finite(tensors: dict[str, Any]) -> str | None:
+    """The name of the first floating tensor in ``tensors`` holding NaN or inf, else None."""
+    for name, value in tensors.items():
+        if isinstance(value, Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return name
+    return None
+
+
+def check_finite(tensors: dict[str, Tensor], source: Path) -> None:
+    """CheckpointError naming ``source`` and a tensor when any weight is NaN or infinite."""
+    bad = first_non_finite(tensors)
+    if bad is not None:
+        raise CheckpointError(
+            f"{source} holds non-finite values (e.g. in {bad}): the run had diverged when it was "
+            "written; use an earlier checkpoint (checkpoints/step-*)"
+        )
+
+
 def optimizer_to_tensors(state: dict[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Split ``optimizer.state_dict()`` into tensors (safetensors) and JSON."""
     tensors, scalars = {}, {}
@@ -95,10 +114,15 @@ def save_checkpoint(
     optimizer: dict[str, Any] | None = None,
     state: dict[str, Any] | None = None,
     keep: int = 2,
+    history: list[Path] | None = None,
+    scaler: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``run_dir/checkpoints/step-NNNNNNN`` atomically and point ``run_dir/latest`` at it.
 
-    Older checkpoints beyond the newest ``keep`` are removed afterwards.
+    ``history`` lists the run's earlier checkpoints, oldest first (default: those in
+    ``checkpoints/``, by step): of those and the new one, all but the newest ``keep`` are removed
+    afterwards (``keep=0`` keeps all); the new checkpoint, which ``latest`` names, never is.
+    ``scaler`` is a GradScaler's ``state_dict()``, stored as JSON.
     """
     run_dir = Path(run_dir)
     root = run_dir / "checkpoints"
@@ -111,6 +135,8 @@ def save_checkpoint(
         if ema is not None:
             save_file(_plain(ema), str(tmp / EMA), metadata={"format": "polydiff"})
         meta: dict[str, Any] = {"step": step, **(state or {})}
+        if scaler:
+            meta["grad_scaler"] = scaler
         if optimizer is not None:
             tensors, meta["optimizer"] = optimizer_to_tensors(optimizer)
             save_file(_plain(tensors), str(tmp / OPTIMIZER))
@@ -127,8 +153,10 @@ def save_checkpoint(
     pointer = run_dir / ".latest.tmp"
     pointer.write_text(final.name + "\n")
     os.replace(pointer, run_dir / "latest")
-    old = sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep] if keep > 0 else []
-    for p in old:
+    if history is None:
+        history = sorted(p for p in root.glob("step-*") if p.is_dir())
+    owned = [p for p in history if p != final] + [final]
+    for p in owned[:-keep] if keep > 0 else []:
         shutil.rmtree(p, ignore_errors=True)
     return final
 
@@ -143,17 +171,31 @@ def resolve_checkpoint(path: str | Path) -> Path:
             f"{path} does not exist; pass a run directory written by `polydiff train` "
             "or one of its checkpoints/step-* directories"
         )
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is a file, not a run directory or a checkpoint directory")
     pointer = path / "latest"
+    present = sorted(p.name for p in (path / "checkpoints").glob("step-*") if p.is_dir())
     if pointer.is_file():
-        candidate = path / "checkpoints" / pointer.read_text().strip()
-        if (candidate / CONFIG).is_file():
+        name = pointer.read_text().strip()
+        candidate = path / "checkpoints" / name
+        if name and (candidate / CONFIG).is_file() and (candidate / MODEL).is_file():
             return candidate
-    complete = sorted(p for p in (path / "checkpoints").glob("step-*") if (p / CONFIG).is_file())
-    if complete:
-        return complete[-1]
+        raise CheckpointError(
+            f"{pointer} names {name or 'nothing'}, which is missing or incomplete; {_listing(path, present)}"
+        )
+    if present:
+        raise CheckpointError(f"{path} has checkpoints but no 'latest' file; {_listing(path, present)}")
     raise CheckpointError(
         f"{path} holds no checkpoint (no config.json, no checkpoints/step-*); "
         "train first with `polydiff train`"
+    )
+
+
+def _listing(run_dir: Path, present: list[str]) -> str:
+    there = ", ".join(present) if present else "none"
+    return (
+        f"checkpoints there: {there}. Pass a {run_dir / 'checkpoints'}/step-* directory explicitly "
+        "(polydiff never falls back to another checkpoint)"
     )
 
 
@@ -182,7 +224,13 @@ def load_checkpoint(path: str | Path, *, training_state: bool = False) -> Checkp
             state = json.loads((path / STATE).read_text())
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{path / STATE} is not valid JSON ({exc})") from exc
-    if training_state and "optimizer" in state:
+    if training_state:
+        if not (path / STATE).is_file() or "optimizer" not in state or not (path / OPTIMIZER).is_file():
+            missing = path / STATE if not (path / STATE).is_file() else path / OPTIMIZER
+            raise CheckpointError(
+                f"{missing} is missing, so {path} cannot be resumed (no training state); sample it "
+                "as it is, or start a new run with another --out"
+            )
         optimizer = optimizer_from_tensors(_load_tensors(path / OPTIMIZER, "optimizer"), state["optimizer"])
     return Checkpoint(path=path, config=config, model=model, ema=ema, optimizer=optimizer, state=state)
 

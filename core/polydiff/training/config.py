@@ -39,10 +39,15 @@ class TrainConfig:
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast; fp16 needs CUDA).
         compile: Wrap the UNet in ``torch.compile``.
         checkpoint_every: Steps between checkpoints (the last step always writes one).
+        keep_checkpoints: How many of the run's newest checkpoints to keep (0 = all); the one
+            ``latest`` names and the one just written are never removed.
         log_every: Steps between progress-bar / JSONL metric updates.
         encoder_steps: First-stage (autoencoder) training steps when the encoder learns.
         num_workers: DataLoader worker processes.
         loggers: Extra metric sinks by name (``polydiff_loggers``), besides JSONL.
+
+    ``--resume`` may change the fields in :data:`RESUMABLE_FIELDS` between legs of a run; any
+    other field changes what was trained and is refused.
     """
 
     steps: int = 2000
@@ -62,6 +67,7 @@ class TrainConfig:
     precision: str = "fp32"
     compile: bool = False
     checkpoint_every: int = 500
+    keep_checkpoints: int = 2
     log_every: int = 10
     encoder_steps: int = 2000
     num_workers: int = 0
@@ -86,6 +92,7 @@ class TrainConfig:
         "log_every": POSITIVE_INT,
         "encoder_steps": NON_NEGATIVE,
         "num_workers": NON_NEGATIVE,
+        "keep_checkpoints": NON_NEGATIVE,
     }
     #: The ``polydiff train`` flag of a field, named in errors.
     FLAGS: ClassVar[dict[str, str]] = {
@@ -109,3 +116,23 @@ class TrainConfig:
                 f"train.timestep_range must be [LO, HI] with LO < HI, got [{lo}, {hi}]; "
                 "e.g. --set train.timestep_range=[800,1000]"
             )
+
+
+#: TrainConfig fields a resumed run may change (how to go on, not what was trained).
+RESUMABLE_FIELDS = frozenset(
+    {
+        "steps",
+        "lr",
+        "warmup_steps",
+        "grad_clip",
+        "precision",
+        "compile",
+        "grad_accum",
+        "checkpoint_every",
+        "log_every",
+        "loggers",
+        "ema_decay",
+        "keep_checkpoints",
+        "num_workers",
+    }
+)

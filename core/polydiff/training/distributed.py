@@ -99,6 +99,15 @@ def global_count(count: torch.Tensor) -> torch.Tensor:
     return (total / info.world_size).to(count.dtype)
 
 
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """True on every process when ``flag`` is true on any of them (all-reduce max)."""
+    if not info.enabled:
+        return flag
+    value = torch.tensor([float(flag)], device=info.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
