@@ -7,6 +7,7 @@ from pathlib import Path
 
 from polydiff.cli.common import (
     add_experts,
+    add_progress_argument,
     add_sampling_arguments,
     lengths_of,
     print_outputs,
@@ -26,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--prompt", action="append", default=[], help="prompt text (repeat for several)")
     p.add_argument("--num", type=int, default=1, help="samples per prompt")
-    p.add_argument("--out", type=Path, help="output file (default: RUN/samples/sample.EXT)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output file (default: RUN/samples/sample.EXT) or directory; one sample is written to "
+        "exactly this file, several in the writer's multi-sample form (a grid, or FILE-00.EXT, ...)",
+    )
     p.add_argument(
         "--trajectory",
         action="store_true",
@@ -35,13 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--length-scale", type=float, help="speech: speaking-rate factor (>1 slower)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
     add_sampling_arguments(p)
+    add_progress_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from polydiff.outputs import progress_enabled, resolve_output, writer_extensions
     from polydiff.pipeline import DiffusionPipeline
 
     pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    writer = pipe.writer()  # a bad --out fails before sampling
+    path = resolve_output(args.out, _default_path(args.checkpoint, writer), writer_extensions(writer))
     add_experts(pipe, args)
     extra = {"length_scale": args.length_scale} if args.length_scale is not None else {}
     steps = trajectory_timesteps(pipe.config.diffusion.num_timesteps) if args.trajectory else None
@@ -50,13 +60,10 @@ def run(args: argparse.Namespace) -> int:
         num_per_prompt=args.num,
         seed=args.seed,
         trajectory_steps=steps,
-        progress=True,
+        progress=progress_enabled(args.no_progress),
         **sampling_options(args),
         **extra,
     )
-    writer = pipe.writer()
-    path = args.out or _default_path(args.checkpoint, writer)
-    path.parent.mkdir(parents=True, exist_ok=True)
     written = list(writer.write_samples(out.samples, out.prompts, path, lengths=out.lengths))
     if steps:
         traj = path.with_name(f"{path.stem}-trajectory{path.suffix}")

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from polydiff.outputs import progress_enabled
+
+    args.no_progress = not progress_enabled(args.no_progress)  # no bars off a terminal either
     from polydiff.run_config import RunConfig
     from polydiff.training.trainer import Trainer
 

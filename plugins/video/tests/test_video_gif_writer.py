@@ -34,8 +34,11 @@ def test_gif_round_trip_keeps_frame_count_size_and_order(tmp_path):
 
 
 def test_gif_scale_and_fps(tmp_path):
-    GifWriter(fps=5, scale=3).write_samples(marker_clips(1), ["a"], tmp_path / "s")
-    with Image.open(tmp_path / "s-00.gif") as image:
+    # one clip is written to exactly its path (was s-00.gif plus a contact sheet s.png)
+    assert GifWriter(fps=5, scale=3).write_samples(marker_clips(1), ["a"], tmp_path / "s") == [
+        tmp_path / "s.gif"
+    ]
+    with Image.open(tmp_path / "s.gif") as image:
         assert image.size == (36, 36) and image.n_frames == 5  # 2 and 3 merged on disk
         assert image.info["duration"] == 200
 
