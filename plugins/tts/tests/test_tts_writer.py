@@ -62,4 +62,6 @@ def test_one_sample_is_written_to_exactly_the_path_given(digits_train, tmp_path)
     assert sf.info(paths[0]).frames == (length - 1) * 256
     (tmp_path / "d").mkdir()
     assert writer.write_samples(item["x"], item["text"], tmp_path / "d") == [tmp_path / "d" / "samples.wav"]
-    assert writer.extensions == (".wav",)
+    mel = writer.write_samples(item["x"], item["text"], tmp_path / "mel.png", lengths=[length])
+    assert mel == [tmp_path / "mel.png"] and Image.open(mel[0]).width == 2 * length  # the spectrogram alone
+    assert writer.extensions == (".wav", ".png")
