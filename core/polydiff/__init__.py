@@ -74,6 +74,7 @@ _LAZY: dict[str, str] = {
     "RunConfig": "polydiff.run_config",
     "DiffusionPipeline": "polydiff.pipeline",
     "PipelineOutput": "polydiff.pipeline",
+    "ReportPage": "polydiff.report_page",
     "load_checkpoint": "polydiff.training.checkpoint",
     "save_checkpoint": "polydiff.training.checkpoint",
 }
@@ -137,6 +138,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         get_registry,
         reset_registry,
     )
+    from polydiff.report_page import ReportPage
     from polydiff.run_config import RunConfig
     from polydiff.samplers.base import Sampler
     from polydiff.samplers.ddim import DDIMSampler

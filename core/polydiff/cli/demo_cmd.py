@@ -44,10 +44,35 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         paths = demo_modality(name, args.out / name, steps=args.steps, device=args.device, progress=progress)
         summary.append((name, time.perf_counter() - start, paths))
+    page = write_page(args.out / "index.html", summary)
     print("\ndemo finished")
     for name, seconds, paths in summary:
         print_outputs(f"{name} ({seconds:.0f} s):", paths)
+    print(f"open {page} in a browser: every picture, clip and sound on one page")
     return 0
+
+
+def write_page(path: Path, summary: list[tuple[str, float, list[Path]]]) -> Path:
+    """``index.html`` beside the modalities' folders: each one's files, with its final losses."""
+    import json
+
+    from polydiff.report_page import ReportPage
+
+    page = ReportPage(
+        "polydiff demo",
+        "Per modality: the forward process q(x_t | x_0) on real items, the training loss, samples for "
+        "the demo prompts (held-out combinations included) and the reverse process (x_t and the "
+        "predicted x_0 at several steps).",
+    )
+    for name, seconds, paths in summary:
+        scores: dict[str, float | str] = {"wall time (s)": round(seconds, 1)}
+        log = path.parent / name / "metrics.jsonl"
+        if log.is_file():
+            lines = [json.loads(ln) for ln in log.read_text().splitlines() if ln.strip()]
+            if lines:
+                scores.update({"steps": int(lines[-1]["step"]), "final loss": float(lines[-1]["loss"])})
+        page.section(name, paths, scores=scores)
+    return page.write(path)
 
 
 def demo_modality(
