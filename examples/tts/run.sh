@@ -15,6 +15,8 @@ polydiff train tts --preset "$PRESET" --out "$OUT"
 
 # 2. text in, WAV out: a held-out sequence, then the same one slower and with more noise (variety)
 polydiff sample "$OUT" --prompt "six zero four eight" --out "$OUT/samples/six-zero-four-eight.wav" --trajectory
+# the same sample (same seed) as its mel spectrogram: a .png --out writes the picture alone
+polydiff sample "$OUT" --prompt "six zero four eight" --out "$OUT/samples/six-zero-four-eight.png"
 polydiff sample "$OUT" --prompt "six zero four eight" --length-scale 1.4 --temperature 1.5 \
     --out "$OUT/samples/six-zero-four-eight-slow.wav"
 

@@ -69,7 +69,17 @@ def lengths_of(output: object) -> dict:
     return {"lengths": lengths} if lengths is not None else {}
 
 
+def add_progress_argument(p: argparse.ArgumentParser) -> None:
+    """``--no-progress`` (bars are drawn only on a terminal anyway: see ``progress_enabled``)."""
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bars (none when stderr is not a terminal)"
+    )
+
+
 def print_outputs(title: str, paths: list[Path]) -> None:
+    """``title`` then the paths that exist, one per line (each once)."""
+    from polydiff.outputs import existing
+
     print(title)
-    for p in paths:
+    for p in existing(paths):
         print(f"  {p}")

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from polydiff.cli.common import lengths_of, print_outputs, trajectory_timesteps
+from polydiff.cli.common import add_progress_argument, lengths_of, print_outputs, trajectory_timesteps
 
 #: Built-in modalities first, in this order; any other installed modality follows.
 ORDER = ("image", "tts", "video")
@@ -23,13 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where runs and pictures go")
     p.add_argument("--steps", type=int, help="override the training steps (smoke runs)")
     p.add_argument("--device", help="cpu, cuda ... (default: cuda if available)")
+    add_progress_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from polydiff.outputs import progress_enabled, resolve_directory
     from polydiff.plugins import get_registry
 
     registry = get_registry()
+    resolve_directory(args.out)
+    progress = progress_enabled(args.no_progress)
     names = [m.name for m in registry.modalities() if m.demo]
     if args.modality != "all":
         registry.modality(args.modality)  # unknown names list the known ones
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     summary = []
     for name in names:
         start = time.perf_counter()
-        paths = demo_modality(name, args.out / name, steps=args.steps, device=args.device)
+        paths = demo_modality(name, args.out / name, steps=args.steps, device=args.device, progress=progress)
         summary.append((name, time.perf_counter() - start, paths))
     page = write_page(args.out / "index.html", summary)
     print("\ndemo finished")
@@ -71,17 +75,24 @@ def write_page(path: Path, summary: list[tuple[str, float, list[Path]]]) -> Path
     return page.write(path)
 
 
-def demo_modality(name: str, out: Path, *, steps: int | None = None, device: str | None = None) -> list[Path]:
-    """Train ``name``'s demo preset, then write samples, the reverse and the forward process."""
+def demo_modality(
+    name: str, out: Path, *, steps: int | None = None, device: str | None = None, progress: bool | None = None
+) -> list[Path]:
+    """Train ``name``'s demo preset, then write samples, the reverse and the forward process.
+
+    ``progress``: draw the training and sampling bars (default: on a terminal). Returns the files
+    written that exist."""
     import torch
 
     from polydiff.interfaces import default_collate
+    from polydiff.outputs import existing, progress_enabled
     from polydiff.pipeline import DiffusionPipeline
     from polydiff.plugins import get_registry
     from polydiff.run_config import RunConfig
     from polydiff.training.trainer import Trainer
 
     registry = get_registry()
+    progress = progress_enabled() if progress is None else progress
     demo = registry.modality(name).demo
     overrides = {"train": {"steps": steps}} if steps else {}
     config = RunConfig.for_modality(
@@ -93,7 +104,7 @@ def demo_modality(name: str, out: Path, *, steps: int | None = None, device: str
     )
     print(f"== demo {name}: training on {config.dataset.name} ({config.train.steps} steps) -> {out}")
     # a demo owns its directory: running it again replaces the previous demo's run
-    result = Trainer(config, out, registry=registry, device=device, overwrite=True).fit()
+    result = Trainer(config, out, registry=registry, device=device, overwrite=True, progress=progress).fit()
     pipe = DiffusionPipeline.from_checkpoint(out, registry=registry, device=device)
     prompts = list(demo.get("prompts", [""]))
     T = pipe.config.diffusion.num_timesteps
@@ -103,7 +114,7 @@ def demo_modality(name: str, out: Path, *, steps: int | None = None, device: str
         num_per_prompt=int(demo.get("num_per_prompt", 1)),
         seed=0,
         trajectory_steps=trajectory_timesteps(T),
-        progress=True,
+        progress=progress,
         **sample_opts,
     )
     writer = pipe.writer()
@@ -138,4 +149,4 @@ def demo_modality(name: str, out: Path, *, steps: int | None = None, device: str
     paths += writer.write_forward(
         steps_fw, xt, [str(it.get("text", "")) for it in items], out / f"forward{ext}"
     )
-    return [Path(p) for p in paths]
+    return existing(paths)

@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from polydiff.cli.common import add_experts, add_sampling_arguments, check_flag, sampling_options
+from polydiff.cli.common import (
+    add_experts,
+    add_progress_argument,
+    add_sampling_arguments,
+    check_flag,
+    print_outputs,
+    sampling_options,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,18 +26,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="directory for metrics.json and pictures (default: RUN/eval)")
     p.add_argument("--num-per-prompt", type=int, default=4, help="samples per evaluation prompt")
     add_sampling_arguments(p)
+    add_progress_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from polydiff.errors import ConfigError
+    from polydiff.outputs import files_under, progress_enabled, resolve_directory, written_since
     from polydiff.pipeline import DiffusionPipeline
 
     check_flag(args, "num_per_prompt", "num_per_prompt")
     given = {k: v for k, v in sampling_options(args).items() if v is not None}
     pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device)
     add_experts(pipe, args)
-    pipe.progress = True  # the evaluator's sampling shows its steps
+    pipe.progress = progress_enabled(args.no_progress)  # the evaluator's sampling shows its steps
     cfg = pipe.config
     if cfg.evaluator is None:
         raise ConfigError(f"modality '{cfg.modality}' registers no evaluator; nothing to score")
@@ -38,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     run_dir = (
         args.checkpoint.parent.parent if args.checkpoint.parent.name == "checkpoints" else args.checkpoint
     )
-    out = args.out or run_dir / "eval"
-    out.mkdir(parents=True, exist_ok=True)
+    out = resolve_directory(args.out or run_dir / "eval")
+    before = files_under(out)
     # options evaluators don't take as arguments reach the pipeline as the run's sampling defaults
     cfg.sample.update({k: v for k, v in given.items() if k in ("eta", "temperature")})
     opts = {k: v for k, v in given.items() if k in ("sampler", "steps", "guidance")}
@@ -54,5 +63,5 @@ def run(args: argparse.Namespace) -> int:
         if (out / "metrics.json").is_file():
             (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     print(json.dumps(metrics, indent=2, default=str))
-    print(f"metrics and pictures in {out}")
+    print_outputs(f"wrote in {out}:", written_since(out, before))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from polydiff.cli.common import check_flag, print_outputs, trajectory_timesteps
+from polydiff.cli.common import add_progress_argument, check_flag, print_outputs, trajectory_timesteps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num", type=int, default=4, help="items to noise")
     p.add_argument("--steps", help="comma-separated timesteps (default: 8 from 0 to T-1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, help="output file (default: runs/noise-MODALITY/forward.EXT)")
+    p.add_argument(
+        "--out", type=Path, help="output file or directory (default: runs/noise-MODALITY/forward.EXT)"
+    )
+    add_progress_argument(p)  # nothing to draw today; accepted like every long command
     p.set_defaults(func=run)
 
 
@@ -36,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from polydiff.diffusion.gaussian import GaussianDiffusion
     from polydiff.errors import ConfigError
     from polydiff.interfaces import default_collate
+    from polydiff.outputs import resolve_output, writer_extensions
     from polydiff.pipeline import DiffusionPipeline
     from polydiff.plugins import get_registry
     from polydiff.run_config import RunConfig
@@ -85,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if config.writer is None:
         raise ConfigError(f"modality '{config.modality}' has no writer")
     writer = registry.build("writer", config.writer.name, **writer_options)
-    out = args.out or Path("runs") / f"noise-{config.modality}" / f"forward{getattr(writer, 'extension', '')}"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    default = Path("runs") / f"noise-{config.modality}" / f"forward{getattr(writer, 'extension', '')}"
+    out = resolve_output(args.out, default, writer_extensions(writer))
     prompts = [str(it.get("text", "")) for it in items]
     written = writer.write_forward(steps, torch.stack(frames), prompts, out)
     print_outputs(f"forward process of {n} {config.dataset.name} item(s) at t = {steps}:", list(written))

@@ -8,6 +8,7 @@ from typing import Any
 
 from polydiff.cli.common import (
     add_experts,
+    add_progress_argument,
     add_sampling_arguments,
     check_flag,
     lengths_of,
@@ -29,7 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--prompt", action="append", default=[], help="prompt text (repeat for several)")
     p.add_argument("--num", type=int, default=1, help="samples per prompt")
-    p.add_argument("--out", type=Path, help="output file (default: RUN/samples/sample.EXT)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output file (default: RUN/samples/sample.EXT) or directory; one sample is written to "
+        "exactly this file, several in the writer's multi-sample form (a grid, or FILE-00.EXT, ...)",
+    )
     p.add_argument(
         "--trajectory",
         action="store_true",
@@ -38,16 +44,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--length-scale", type=float, help="speech: speaking-rate factor (>1 slower)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
     add_sampling_arguments(p)
+    add_progress_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from polydiff.outputs import progress_enabled, resolve_output, writer_extensions
     from polydiff.pipeline import DiffusionPipeline
 
     check_flag(args, "num", "num_per_prompt")
     check_flag(args, "length_scale", "length_scale")
     options = sampling_options(args)
     pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    writer = pipe.writer()  # a bad --out fails before sampling
+    path = resolve_output(args.out, _default_path(args.checkpoint, writer), writer_extensions(writer))
     add_experts(pipe, args)
     extra = {"length_scale": args.length_scale} if args.length_scale is not None else {}
     steps = trajectory_timesteps(pipe.config.diffusion.num_timesteps) if args.trajectory else None
@@ -56,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         num_per_prompt=args.num,
         seed=args.seed,
         trajectory_steps=steps,
-        progress=True,
+        progress=progress_enabled(args.no_progress),
         **options,
         **extra,
     )
@@ -65,9 +75,6 @@ def run(args: argparse.Namespace) -> int:
             f"{out.nonfinite} of {len(out.samples)} sample(s) hold NaN or inf, so nothing was written; "
             + _likely_cause(pipe, args)
         )
-    writer = pipe.writer()
-    path = args.out or _default_path(args.checkpoint, writer)
-    path.parent.mkdir(parents=True, exist_ok=True)
     written = list(writer.write_samples(out.samples, out.prompts, path, lengths=out.lengths))
     if steps:
         traj = path.with_name(f"{path.stem}-trajectory{path.suffix}")

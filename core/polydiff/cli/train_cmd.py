@@ -65,7 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from polydiff.errors import ConfigError
+    from polydiff.outputs import progress_enabled
     from polydiff.training.run_dir import check_is_directory
+
+    args.no_progress = not progress_enabled(args.no_progress)  # no bars off a terminal either
     from polydiff.training.trainer import Trainer
 
     if args.resume and args.overwrite:

@@ -83,3 +83,14 @@ def test_loss_curve(tmp_path):
 def test_wrong_rank_is_an_error_naming_the_shape(tmp_path):
     with pytest.raises(ValueError, match=r"3 dims, got shape \(1, 64\)"):
         TimeseriesPngWriter().write_samples(torch.zeros(1, 64), ["x"], tmp_path / "x.png")
+
+
+def test_one_sample_is_written_to_exactly_the_path_given(tmp_path):
+    """The rule of ``polydiff.outputs``: one sample -> exactly ``path``, nothing else."""
+    writer = TimeseriesPngWriter()
+    assert writer.write_samples(torch.zeros(1, 1, 64), ["flat"], tmp_path / "one.png") == [
+        tmp_path / "one.png"
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["one.png"]
+    assert _open(tmp_path / "one.png").shape[:2] == (H, W)
+    assert writer.extensions == (".png",)

@@ -25,7 +25,8 @@ class PNGWriter(Writer):
     Every picture is enlarged by an integer factor (nearest neighbour) so that its shorter
     side is at least ``min_side`` pixels. Each method takes a file path ending in ``.png``
     or a directory (then writes ``samples.png``, ``trajectory.png``, ``forward.png`` or
-    ``loss.png`` in it) and returns the paths written.
+    ``loss.png`` in it) and returns the paths written. Following :mod:`polydiff.outputs`, one
+    sample is written to exactly ``path``, and several as one grid at ``path``.
 
     Args:
         min_side: Smallest displayed side of one image, in pixels.
@@ -35,6 +36,8 @@ class PNGWriter(Writer):
 
     #: Suffix callers append to a base name (``polydiff demo`` writes ``samples.png``, ...).
     extension = ".png"
+    #: Suffixes ``polydiff sample/noise --out`` may have.
+    extensions = (".png",)
 
     def __init__(self, min_side: int = 64, columns: int = 8, max_trajectory_samples: int = 8):
         self.min_side, self.columns = min_side, columns

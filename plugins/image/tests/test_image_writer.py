@@ -122,3 +122,18 @@ def test_smoothing_is_a_bias_corrected_moving_average() -> None:
     assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
     out = smooth([0.0, 1.0], weight=0.5)
     assert out == pytest.approx([0.0, 0.5 / (1 - 0.25)])
+
+
+def test_one_sample_is_written_to_exactly_the_path_given(tmp_path) -> None:
+    """The rule of ``polydiff.outputs``: one sample -> exactly ``path``; a directory -> samples.png."""
+    writer = PNGWriter(min_side=16)
+    assert writer.write_samples(_solid([(255, 0, 0)]), ["red"], tmp_path / "one.png") == [
+        tmp_path / "one.png"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png"]
+    assert _read(tmp_path / "one.png").shape[1] >= 16
+    (tmp_path / "d").mkdir()
+    assert writer.write_samples(_solid([(0, 0, 255)]), ["blue"], tmp_path / "d") == [
+        tmp_path / "d" / "samples.png"
+    ]
+    assert writer.extensions == (".png",)

@@ -34,10 +34,14 @@ def test_checkpoint_samples_wavs_and_is_evaluated(trained, tts_registry, tmp_pat
     assert pipe.config.writer.options["mel"]["n_mels"] == 40  # the mel settings travel with the checkpoint
     out = pipe(["seven two nine"], steps=3, temperature=1.5)
     written = pipe.writer().write_samples(out.samples, out.prompts, tmp_path / "out.wav", lengths=out.lengths)
-    assert [p.name for p in written] == ["out.wav", "out.png"]
+    # one sample: exactly the path given (polydiff.outputs); the mel PNG comes with several samples
+    assert [p.name for p in written] == ["out.wav"]
     audio, rate = sf.read(written[0])
     assert rate == 16000 and len(audio) == (out.lengths[0] - 1) * 256
-    assert Image.open(written[1]).size[0] == 2 * out.lengths[0]
+    two = pipe(["seven two nine", "one"], steps=3, temperature=1.5)
+    written = pipe.writer().write_samples(two.samples, two.prompts, tmp_path / "two.wav", lengths=two.lengths)
+    assert [p.name for p in written] == ["two-00-seven-two-nine.wav", "two-01-one.wav", "two.png"]
+    assert Image.open(written[2]).size[0] == 2 * max(two.lengths)
 
     evaluator = tts_registry.build("evaluator", "tts-intelligibility", max_prompts=2, keep_wavs=1)
     metrics = evaluator.evaluate(pipe, tmp_path / "eval", num_per_prompt=1, steps=2, seed=0)

@@ -50,3 +50,18 @@ def test_loss_curve(tmp_path):
     ]
     (path,) = WavWriter(mel="small").write_loss_curve(history, tmp_path / "loss.png")
     assert Image.open(path).size == (480, 300)
+
+
+def test_one_sample_is_written_to_exactly_the_path_given(digits_train, tmp_path):
+    """The rule of ``polydiff.outputs``: one sample -> exactly ``path`` (no mel PNG beside it)."""
+    writer = WavWriter(mel=digits_train.writer_options()["mel"], vocoder_options={"n_iter": 2})
+    item = digits_train.collate([digits_train[0]])
+    length = int(item["mel_lengths"][0])
+    paths = writer.write_samples(item["x"], item["text"], tmp_path / "one.wav", lengths=[length])
+    assert paths == [tmp_path / "one.wav"] and [p.name for p in tmp_path.iterdir()] == ["one.wav"]
+    assert sf.info(paths[0]).frames == (length - 1) * 256
+    (tmp_path / "d").mkdir()
+    assert writer.write_samples(item["x"], item["text"], tmp_path / "d") == [tmp_path / "d" / "samples.wav"]
+    mel = writer.write_samples(item["x"], item["text"], tmp_path / "mel.png", lengths=[length])
+    assert mel == [tmp_path / "mel.png"] and Image.open(mel[0]).width == 2 * length  # the spectrogram alone
+    assert writer.extensions == (".wav", ".png")

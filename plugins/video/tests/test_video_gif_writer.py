@@ -34,8 +34,11 @@ def test_gif_round_trip_keeps_frame_count_size_and_order(tmp_path):
 
 
 def test_gif_scale_and_fps(tmp_path):
-    GifWriter(fps=5, scale=3).write_samples(marker_clips(1), ["a"], tmp_path / "s")
-    with Image.open(tmp_path / "s-00.gif") as image:
+    # one clip is written to exactly its path (was s-00.gif plus a contact sheet s.png)
+    assert GifWriter(fps=5, scale=3).write_samples(marker_clips(1), ["a"], tmp_path / "s") == [
+        tmp_path / "s.gif"
+    ]
+    with Image.open(tmp_path / "s.gif") as image:
         assert image.size == (36, 36) and image.n_frames == 5  # 2 and 3 merged on disk
         assert image.info["duration"] == 200
 
@@ -63,3 +66,29 @@ def test_trajectory_and_forward_strips(tmp_path):
         assert traj.width > 2 * 6 * 12 > fwd.width >= 6 * 12  # x_t and x0 side by side
         assert traj.height > fwd.height  # three steps vs two
     assert len(forward) == 1
+
+
+def test_one_clip_is_written_to_exactly_the_path_given(tmp_path):
+    """The rule of ``polydiff.outputs``: one clip -> exactly ``clip.gif`` (was ``clip-00.gif`` plus
+    ``clip.png``); several -> ``STEM-00.gif, ...`` plus the sheet ``STEM.png``; ``.png`` -> the sheet."""
+    writer = GifWriter(scale=1, sheet_scale=1)
+    assert writer.write_samples(marker_clips(1), ["a"], tmp_path / "clip.gif") == [tmp_path / "clip.gif"]
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.gif"]
+    assert read_gif(tmp_path / "clip.gif").shape == (6, 12, 12, 3)
+    many = writer.write_samples(marker_clips(2), ["a", "b"], tmp_path / "many" / "v1.2.gif")
+    assert [p.name for p in many] == ["v1.2-00.gif", "v1.2-01.gif", "v1.2.png"]
+    assert writer.write_samples(marker_clips(2), ["a", "b"], tmp_path / "sheet.png") == [
+        tmp_path / "sheet.png"
+    ]
+    assert writer.write_samples(marker_clips(1), ["a"], tmp_path / "many") == [
+        tmp_path / "many" / "samples.gif"
+    ]
+    assert writer.extensions == (".gif", ".png")
+
+
+def test_one_sample_strip_is_one_png_at_the_path(tmp_path):
+    writer = GifWriter(scale=1, sheet_scale=1)
+    xt = marker_clips(1).expand(2, -1, -1, -1, -1, -1)
+    assert writer.write_trajectory([500, 0], xt, xt, ["a"], tmp_path / "rev.gif") == [tmp_path / "rev.png"]
+    assert writer.write_forward([0, 500], xt, ["a"], tmp_path / "fwd.png") == [tmp_path / "fwd.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fwd.png", "rev.png"]

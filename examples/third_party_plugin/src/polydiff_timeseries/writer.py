@@ -40,6 +40,9 @@ class TimeseriesPngWriter(Writer):
 
     #: File extension the CLI gives default output paths.
     extension = ".png"
+    #: Suffixes ``polydiff sample/noise --out`` may have (see ``polydiff.outputs``): one sample is
+    #: written to exactly the path given, several as one grid there.
+    extensions = (".png",)
 
     def __init__(
         self,

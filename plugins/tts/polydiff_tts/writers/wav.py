@@ -10,6 +10,7 @@ from typing import Any
 from torch import Tensor
 
 from polydiff.interfaces import Writer
+from polydiff.outputs import numbered
 from polydiff_tts.audio.config import MelConfig
 from polydiff_tts.audio.io import write_wav
 from polydiff_tts.vocoders.base import Vocoder
@@ -31,6 +32,10 @@ def trim(x: Tensor, lengths: Sequence[int] | None) -> list[Tensor]:
 class WavWriter(Writer):
     """Writes speech samples: one WAV per sample plus a PNG of their mel spectrograms.
 
+    Output paths follow :mod:`polydiff.outputs`: one sample is written to exactly ``STEM.wav``;
+    several to ``STEM-00-SLUG.wav, ...`` plus ``STEM.png`` with every mel spectrogram; a ``.png``
+    path gets the mel spectrograms alone. An existing directory gets ``samples.wav`` inside it.
+
     Args:
         mel: The checkpoint's mel settings (from the dataset's ``writer_options()``).
         vocoder: Vocoder name (``griffin-lim`` or one from a ``polydiff_tts_vocoders`` plugin).
@@ -39,6 +44,8 @@ class WavWriter(Writer):
     """
 
     extension = ".wav"
+    #: Suffixes ``polydiff sample/noise --out`` may have: audio, or the spectrograms alone.
+    extensions = (".wav", ".png")
 
     def __init__(
         self,
@@ -67,18 +74,28 @@ class WavWriter(Writer):
     def write_samples(
         self, x: Tensor, prompts: Sequence[str], path: Path, lengths: Sequence[int] | None = None
     ) -> list[Path]:
-        """``x: [B, n_mels, T]`` log-mels. One sample: ``path`` (``.wav``) and ``path.png``;
-        several: ``STEM-00-SLUG.wav``, ... next to it and one ``STEM.png`` with every mel."""
+        """``x: [B, n_mels, T]`` log-mels. One sample: exactly ``path`` (``.wav``); several:
+        ``STEM-00-SLUG.wav``, ... next to it and one ``STEM.png`` with every mel. A ``.png``
+        ``path``: the mel spectrograms alone, no audio."""
         self._check(x)
-        path = Path(path).with_suffix(".wav")
+        path = Path(path)
         mels = trim(x, lengths)
-        written = []
-        for i, (mel, prompt) in enumerate(zip(mels, prompts)):
-            wav_path = path if len(mels) == 1 else path.with_name(f"{path.stem}-{i:02d}-{slug(prompt)}.wav")
-            written.append(write_wav(wav_path, self.vocoder(mel), self.mel.sample_rate))
+        if path.suffix.lower() == ".png":
+            return [self._mel_png(mels, prompts, path)]
+        path = (path / "samples.wav" if path.is_dir() else path).with_suffix(".wav")
+        wav_paths = numbered(path, len(mels), labels=[slug(p) for p in prompts])
+        written = [
+            write_wav(wav_path, self.vocoder(mel), self.mel.sample_rate)
+            for wav_path, mel in zip(wav_paths, mels)
+        ]
+        if len(mels) == 1:
+            return written
+        return [*written, self._mel_png(mels, prompts, path.with_suffix(".png"))]
+
+    def _mel_png(self, mels: Sequence[Tensor], prompts: Sequence[str], path: Path) -> Path:
+        """One PNG with every mel ``[n_mels, T_i]`` under its prompt, a row each."""
         image = grid_image([[m] for m in mels], [[p] for p in prompts], floor=self.mel.log_min)
-        written.append(save_png(image, path.with_suffix(".png")))
-        return written
+        return save_png(image, path)
 
     def _write_strip(
         self,

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from polydiff.errors import ConfigError
 from polydiff.interfaces import Writer
+from polydiff.outputs import numbered
 from polydiff_video.writers.layout import clip_frames, frame_sheet, upscale
 
 
@@ -33,8 +34,25 @@ def _stem(path: Path) -> Path:
     return path.with_suffix("") if path.suffix.lower() in (".gif", ".png") else path
 
 
+def _with(stem: Path, suffix: str) -> Path:
+    """``stem`` + ``suffix``; unlike ``with_suffix`` it keeps dots: ``clip.v2`` -> ``clip.v2.gif``."""
+    return stem.with_name(stem.name + suffix)
+
+
+def _target(path: Path, default_name: str) -> Path:
+    """``path``, or ``path/default_name`` when ``path`` is an existing directory."""
+    path = Path(path)
+    return path / default_name if path.is_dir() else path
+
+
 class GifWriter(Writer):
     """Writes clips ``[B, 3, T, H, W]`` (data space, [0, 255]).
+
+    Output paths follow :mod:`polydiff.outputs`: one clip is written to exactly ``STEM.gif``;
+    several to ``STEM-00.gif, STEM-01.gif, ...`` plus the contact sheet ``STEM.png``. A ``.png``
+    path gets the contact sheet alone. Strips of the diffusion process are PNGs: ``STEM.png``
+    for one sample, ``STEM-00.png, ...`` for several. An existing directory gets the default
+    names (``samples``, ``trajectory``, ``forward``) inside it.
 
     Args:
         fps: Frame rate of the GIFs (datasets pass theirs via ``writer_options()``).
@@ -46,6 +64,8 @@ class GifWriter(Writer):
 
     #: Suffix of the default output path (``polydiff sample`` writes ``samples/sample.gif``).
     extension = ".gif"
+    #: Suffixes ``--out`` may have: clips, or the contact sheet / strips alone.
+    extensions = (".gif", ".png")
 
     def __init__(
         self,
@@ -72,14 +92,21 @@ class GifWriter(Writer):
     def write_samples(
         self, x: Tensor, prompts: Sequence[str], path: Path, lengths: Sequence[int] | None = None
     ) -> list[Path]:
-        """``STEM-00.gif, STEM-01.gif, ...`` (one per clip) and ``STEM.png``, a contact sheet with one
-        row of frames per clip under its prompt, where ``STEM`` is ``path`` without its suffix.
+        """One clip: exactly ``STEM.gif``. Several: ``STEM-00.gif, STEM-01.gif, ...`` and
+        ``STEM.png``, a contact sheet with one row of frames per clip under its prompt, where
+        ``STEM`` is ``path`` without its suffix. A ``.png`` ``path``: the contact sheet only.
         ``lengths`` is ignored: clips of a batch all have the same frames and size."""
-        stem = _stem(Path(path))
-        return [*self.write_gifs(x, stem), self.write_sheet(x, prompts, stem.with_suffix(".png"))]
+        path = _target(path, "samples.gif")
+        if path.suffix.lower() == ".png":
+            return [self.write_sheet(x, prompts, path)]
+        stem = _stem(path)
+        if len(x) == 1:
+            return [save_gif(clip_frames(x[0]), _with(stem, ".gif"), fps=self.fps, scale=self._scales(x)[0])]
+        return [*self.write_gifs(x, stem), self.write_sheet(x, prompts, _with(stem, ".png"))]
 
     def write_gifs(self, x: Tensor, path: Path) -> list[Path]:
-        """One GIF per clip of ``x: [B, 3, T, H, W]``: ``STEM-00.gif, STEM-01.gif, ...``."""
+        """One GIF per clip of ``x: [B, 3, T, H, W]``: ``STEM-00.gif, STEM-01.gif, ...`` (numbered
+        even for one clip; :meth:`write_samples` writes one clip to exactly its path)."""
         stem = _stem(Path(path))
         scale = self._scales(x)[0]
         return [
@@ -89,7 +116,7 @@ class GifWriter(Writer):
 
     def write_sheet(self, x: Tensor, prompts: Sequence[str], path: Path) -> Path:
         """A contact sheet PNG of ``x: [B, 3, T, H, W]``: one row of frames per clip under its prompt."""
-        path = _stem(Path(path)).with_suffix(".png")
+        path = _with(_stem(Path(path)), ".png")
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [list(clip_frames(c)) for c in x]
         frame_sheet(rows, _labels(prompts, len(rows)), scale=self._scales(x)[1]).save(path)
@@ -98,17 +125,19 @@ class GifWriter(Writer):
     def write_trajectory(
         self, steps: Sequence[int], xt: Tensor, x0: Tensor, prompts: Sequence[str], path: Path
     ) -> list[Path]:
-        """One PNG per sample, ``STEM-00.png, ...``: a row per timestep with the frames of ``x_t``,
-        a gap, then the frames of the predicted ``x0``. ``xt, x0: [S, B, 3, T, H, W]``."""
-        stem = _stem(Path(path))
+        """One PNG per sample (``STEM.png`` for one, ``STEM-00.png, ...`` for several): a row per
+        timestep with the frames of ``x_t``, a gap, then the frames of the predicted ``x0``.
+        ``xt, x0: [S, B, 3, T, H, W]``; at most ``max_trajectory_samples`` are drawn."""
+        stem = _stem(_target(path, "trajectory.png"))
         stem.parent.mkdir(parents=True, exist_ok=True)
         labels = _labels(prompts, xt.shape[1])
+        outs = numbered(_with(stem, ".png"), xt.shape[1])
         written = []
         for b in range(min(xt.shape[1], self.max_trajectory_samples)):
             rows = [[*clip_frames(xt[s, b]), None, *clip_frames(x0[s, b])] for s in range(len(steps))]
             names = [f"t={int(t)}: x_t | predicted x0" for t in steps]
             names[0] = f"{labels[b]} -- {names[0]}"
-            out = stem.parent / f"{stem.name}-{b:02d}.png"
+            out = outs[b]
             frame_sheet(rows, names, scale=self._scales(xt)[1]).save(out)
             written.append(out)
         return written
@@ -116,17 +145,18 @@ class GifWriter(Writer):
     def write_forward(
         self, steps: Sequence[int], xt: Tensor, prompts: Sequence[str], path: Path
     ) -> list[Path]:
-        """One PNG per sample, ``STEM-00.png, ...``: a row of frames per timestep.
-        ``xt: [S, B, 3, T, H, W]``."""
-        stem = _stem(Path(path))
+        """One PNG per sample (``STEM.png`` for one, ``STEM-00.png, ...`` for several): a row of
+        frames per timestep. ``xt: [S, B, 3, T, H, W]``."""
+        stem = _stem(_target(path, "forward.png"))
         stem.parent.mkdir(parents=True, exist_ok=True)
         labels = _labels(prompts, xt.shape[1])
+        outs = numbered(_with(stem, ".png"), xt.shape[1])
         written = []
         for b in range(min(xt.shape[1], self.max_trajectory_samples)):
             rows = [list(clip_frames(xt[s, b])) for s in range(len(steps))]
             names = [f"t={int(t)}" for t in steps]
             names[0] = f"{labels[b]} -- {names[0]}"
-            out = stem.parent / f"{stem.name}-{b:02d}.png"
+            out = outs[b]
             frame_sheet(rows, names, scale=self._scales(xt)[1]).save(out)
             written.append(out)
         return written
