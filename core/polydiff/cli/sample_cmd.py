@@ -22,7 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate samples from a run directory or a checkpoint directory.",
     )
     p.add_argument(
-        "checkpoint", type=Path, help="run directory (its latest checkpoint) or checkpoints/step-*"
+        "checkpoint",
+        type=Path,
+        help="run directory (its latest checkpoint), checkpoints/step-*, or a pretrained model's name "
+        "(`polydiff plugins` lists them)",
     )
     p.add_argument("--prompt", action="append", default=[], help="prompt text (repeat for several)")
     p.add_argument("--num", type=int, default=1, help="samples per prompt")
@@ -40,8 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from polydiff.pipeline import DiffusionPipeline
+    from polydiff.pretrained import run_dir_of
 
-    pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    pipe = DiffusionPipeline.from_pretrained(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    if pipe.pretrained is not None:  # a name: outputs go to runs/pretrained/NAME, not into the package
+        args.checkpoint = run_dir_of(args.checkpoint, pipe.pretrained)
     add_experts(pipe, args)
     extra = {"length_scale": args.length_scale} if args.length_scale is not None else {}
     steps = trajectory_timesteps(pipe.config.diffusion.num_timesteps) if args.trajectory else None
