@@ -21,7 +21,7 @@ from polydiff.errors import (
     TrainingDiverged,
     UnknownNameError,
 )
-from polydiff.records import Component, Modality
+from polydiff.records import Component, Modality, Pretrained
 
 __version__ = "0.1.0"
 
@@ -88,6 +88,7 @@ __all__ = [
     "Modality",
     "PluginError",
     "PolydiffError",
+    "Pretrained",
     "TrainingDiverged",
     "UnknownNameError",
     "hookimpl",

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import pluggy
 
-from polydiff.records import Component, Modality
+from polydiff.records import Component, Modality, Pretrained
 
 hookspec = pluggy.HookspecMarker("polydiff")
 
@@ -143,4 +143,33 @@ def polydiff_loggers() -> list[Component]:
     ``target(run_dir=..., **options)`` returns an object with
     ``log(step: int, metrics: dict[str, float])`` and ``close()``; the trainer calls it on
     rank 0 only. Select with ``polydiff train ... --logger NAME``.
+    """
+
+
+@hookspec
+def polydiff_pretrained() -> list[Pretrained]:
+    """Return pretrained models: trained checkpoints shipped in the plugin's package data.
+
+    Each :class:`~polydiff.Pretrained` names a directory inside an installed package holding
+    ``config.json``, ``model.safetensors`` (EMA weights, fp16 where that costs no measured
+    quality; they load into the fp32 model) and the model card ``README.md`` (the command
+    that trained it, steps, time and machine, and the metrics its evaluator measured; see
+    :mod:`polydiff.pretrained`). ``polydiff plugins`` lists them; ``polydiff sample NAME``,
+    ``polydiff evaluate NAME`` and ``DiffusionPipeline.from_pretrained(NAME)`` take the name
+    wherever they take a run directory (an existing path wins). Ship the directory as package
+    data (``[tool.setuptools.package-data]``) and keep it small (a few MB): ``make pretrained``
+    retrains it and writes its card.
+
+    Example::
+
+        @hookimpl
+        def polydiff_pretrained():
+            return [Pretrained("timeseries-sines", package="polydiff_timeseries",
+                               path="pretrained/timeseries-sines", modality="timeseries",
+                               description="quick preset, 6 captions, caption accuracy 1.00")]
+
+    A model sampled with denoiser experts names them (each one a record of its own)::
+
+        Pretrained("video-moving", package="polydiff_video", path="pretrained/video-moving",
+                   modality="video", experts=("video-moving-high-noise",))
     """

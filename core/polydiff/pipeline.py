@@ -69,6 +69,8 @@ class DiffusionPipeline:
         self.progress = False
         self.model.to(self.device)
         self.experts: list[tuple[int, int, DiffusionPipeline]] = []
+        #: The :class:`~polydiff.Pretrained` record it was loaded from (``from_pretrained``), or None.
+        self.pretrained: Any = None
 
     def with_expert(self, expert: DiffusionPipeline) -> DiffusionPipeline:
         """Sample with ``expert`` in place of this model at the timesteps it was trained on.
@@ -143,6 +145,40 @@ class DiffusionPipeline:
                         params[name].copy_(value)
         pipe = cls(model, config, registry, device)
         pipe.checkpoint_path = ckpt.path
+        return pipe
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        *,
+        registry: Registry | None = None,
+        device: str | torch.device | None = None,
+        use_ema: bool = True,
+    ) -> DiffusionPipeline:
+        """A pipeline from a pretrained model's name (``polydiff plugins`` lists them) or a path.
+
+        An existing path wins and is loaded as by :meth:`from_checkpoint`; otherwise the name
+        of a model a plugin ships (``polydiff_pretrained``), with the experts its record names
+        attached (:meth:`with_expert`). fp16 weights load into the fp32 model.
+        ``pipe.pretrained`` is the record (None for a path).
+
+        >>> pipe = DiffusionPipeline.from_pretrained("timeseries-sines")  # doctest: +SKIP
+
+        Raises:
+            CheckpointError: neither an existing path nor a known name (one line listing the
+                known names and the closest match).
+        """
+        from polydiff.pretrained import resolve
+
+        registry = registry or plugins.get_registry()
+        path, record = resolve(name_or_path, registry)
+        pipe = cls.from_checkpoint(path, registry=registry, device=device, use_ema=use_ema)
+        pipe.pretrained = record
+        for expert in record.experts if record is not None else ():
+            pipe.with_expert(
+                cls.from_pretrained(expert, registry=registry, device=pipe.device, use_ema=use_ema)
+            )
         return pipe
 
     def writer(self) -> Writer:

@@ -37,7 +37,7 @@ import pluggy
 
 from polydiff import hookspecs
 from polydiff.errors import PluginError, unknown_name
-from polydiff.records import COMPONENT_KINDS, Component, Modality
+from polydiff.records import COMPONENT_KINDS, Component, Modality, Pretrained
 
 #: Entry-point group that third-party plugins register under.
 ENTRY_POINT_GROUP = "polydiff"
@@ -49,7 +49,9 @@ ENV_DISABLE = "POLYDIFF_DISABLE_PLUGINS"
 ENV_LOAD = "POLYDIFF_LOAD_PLUGINS"
 
 #: Hook that returns the components of each kind: ``"dataset" -> "polydiff_datasets"``.
-KIND_HOOKS: dict[str, str] = {kind: f"polydiff_{kind}s" for kind in COMPONENT_KINDS}
+KIND_HOOKS: dict[str, str] = {
+    kind: "polydiff_pretrained" if kind == "pretrained" else f"polydiff_{kind}s" for kind in COMPONENT_KINDS
+}
 MODALITY_HOOK = "polydiff_modalities"
 
 _IMPORT_STRING = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?$")
@@ -423,7 +425,11 @@ class Registry:
             components = {
                 kind: [
                     replace(c, kind=kind, plugin=source.distribution)
-                    for c in self._call(source, hook, Component, _check_component)
+                    for c in (
+                        self._call(source, hook, Pretrained, _check_pretrained)
+                        if kind == "pretrained"
+                        else self._call(source, hook, Component, _check_component)
+                    )
                 ]
                 for kind, hook in KIND_HOOKS.items()
             }
@@ -605,6 +611,22 @@ def _check_component(component: Component) -> str | None:
     return None
 
 
+def _check_pretrained(record: Pretrained) -> str | None:
+    if not isinstance(record.name, str) or not record.name:
+        return "name must be a non-empty string"
+    if (
+        not isinstance(record.package, str)
+        or not _IMPORT_STRING.match(record.package)
+        or ":" in record.package
+    ):
+        return f"package {record.package!r} is not a package import name ('my_plugin')"
+    if not isinstance(record.path, str) or not record.path:
+        return "path must name the checkpoint directory inside the package ('pretrained/NAME')"
+    if isinstance(record.experts, str) or not all(isinstance(e, str) for e in record.experts):
+        return f"experts must be a tuple of pretrained names, not {record.experts!r}"
+    return None
+
+
 def _check_modality(modality: Modality) -> str | None:
     if not isinstance(modality.name, str) or not modality.name:
         return "name must be a non-empty string"
@@ -630,7 +652,19 @@ def _plugin_entry(source: PluginSource, status: str, **extra: Any) -> dict[str, 
     return entry
 
 
-def _component_entry(component: Component) -> dict[str, Any]:
+def _component_entry(component: Component | Pretrained) -> dict[str, Any]:
+    if isinstance(component, Pretrained):
+        return {
+            "name": component.name,
+            "description": component.description,
+            "modality": component.modality,
+            "target": f"{component.package}/{component.path}",
+            "package": component.package,
+            "path": component.path,
+            "experts": list(component.experts),
+            "missing": component.missing_requirements(),
+            "extra": component.extra,
+        }
     return {
         "name": component.name,
         "description": component.description,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from polydiff.errors import MissingDependencyError, PluginError
@@ -23,6 +24,7 @@ COMPONENT_KINDS = (
     "evaluator",
     "sampler",
     "logger",
+    "pretrained",
 )
 
 
@@ -104,3 +106,81 @@ class Modality:
     presets: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     demo: dict[str, Any] = field(default_factory=dict)
     plugin: str = ""  # filled in by the registry
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A trained checkpoint shipped inside a plugin's distribution as package data.
+
+    The directory holds what ``polydiff train`` writes into a checkpoint (``config.json``,
+    ``model.safetensors``; fp16 weights load into the fp32 model) plus the model card
+    ``README.md`` (see :mod:`polydiff.pretrained`). ``polydiff sample NAME``, ``polydiff
+    evaluate NAME`` and ``DiffusionPipeline.from_pretrained(NAME)`` take the name wherever they
+    take a run directory.
+
+    Attributes:
+        name: Unique name among pretrained models (``"timeseries-sines"``).
+        package: Import name of the package that ships the files (``"polydiff_timeseries"``);
+            found without importing it.
+        path: The checkpoint directory, relative to the package (``"pretrained/timeseries-sines"``).
+        description: One line shown by ``polydiff plugins``.
+        modality: The modality the model generates.
+        experts: Names of other pretrained models sampled together with this one, each in
+            the timestep range it was trained on (denoiser experts, ``with_expert``).
+        requires / extra: As for :class:`Component`.
+    """
+
+    name: str
+    package: str
+    path: str
+    description: str = ""
+    modality: str | None = None
+    experts: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+    kind: str = ""  # filled in by the registry
+    plugin: str = ""  # distribution that contributed it; filled in by the registry
+
+    def missing_requirements(self) -> list[str]:
+        """Import names in ``requires`` that cannot be found (no import is done)."""
+        return [r for r in self.requires if importlib.util.find_spec(r.split(".")[0]) is None]
+
+    def directory(self, *, missing_ok: bool = False) -> Path:
+        """The checkpoint directory inside the installed package (the package is not imported).
+
+        Raises:
+            PluginError: the package is not installed, or the directory is not in it (unless
+                ``missing_ok``: then where it belongs, for ``make pretrained`` to fill).
+        """
+        try:
+            spec = importlib.util.find_spec(self.package)
+        except (ImportError, ValueError):
+            spec = None
+        roots = list(spec.submodule_search_locations or []) if spec is not None else []
+        if not roots:
+            raise PluginError(
+                f"pretrained '{self.name}' from {self.plugin or 'unknown plugin'} lives in package "
+                f"'{self.package}', which is not an installed package. Fix: reinstall {self.plugin or 'it'}"
+            )
+        for root in roots:
+            candidate = Path(root) / self.path
+            if candidate.is_dir():
+                return candidate
+        if missing_ok:
+            return Path(roots[0]) / self.path
+        raise PluginError(
+            f"pretrained '{self.name}' from {self.plugin or 'unknown plugin'}: {Path(roots[0]) / self.path} "
+            f"is missing. Fix: reinstall {self.plugin or 'the plugin'} with its package data, "
+            f"or retrain it with `make pretrained`"
+        )
+
+    def load(self) -> Path:
+        """The checkpoint directory (:meth:`directory`), after checking ``requires``."""
+        missing = self.missing_requirements()
+        if missing:
+            hint = f"pip install '{self.extra}'" if self.extra else f"pip install {' '.join(missing)}"
+            raise MissingDependencyError(
+                f"pretrained '{self.name}' (from {self.plugin or 'unknown plugin'}) needs "
+                f"{', '.join(missing)}, which is not installed. Fix: {hint}"
+            )
+        return self.directory()

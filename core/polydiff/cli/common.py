@@ -23,15 +23,15 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         action="append",
         default=[],
-        help="a run trained with --set train.timestep_range=[LO,HI]: it denoises at those timesteps "
-        "in place of CHECKPOINT (repeat for several)",
+        help="a run (or pretrained name) trained with --set train.timestep_range=[LO,HI]: it denoises "
+        "at those timesteps in place of CHECKPOINT (repeat for several)",
     )
 
 
 def add_experts(pipe: Any, args: argparse.Namespace) -> None:
     """Load each ``--expert`` run and hand it its timesteps in ``pipe`` (``with_expert``)."""
     for path in getattr(args, "expert", []):
-        expert = type(pipe).from_checkpoint(path, registry=pipe.registry, device=pipe.device)
+        expert = type(pipe).from_pretrained(path, registry=pipe.registry, device=pipe.device)
         pipe.with_expert(expert)
         lo, hi = expert.config.train.timestep_range
         print(f"expert {expert.checkpoint_path} denoises timesteps {lo}..{hi - 1}")

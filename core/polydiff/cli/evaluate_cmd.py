@@ -22,8 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score a trained model with its modality's evaluator",
         description="Generate for the evaluation prompts and score the samples.",
     )
-    p.add_argument("checkpoint", type=Path, help="run directory or checkpoints/step-*")
-    p.add_argument("--out", type=Path, help="directory for metrics.json and pictures (default: RUN/eval)")
+    p.add_argument(
+        "checkpoint",
+        type=Path,
+        help="run directory, checkpoints/step-*, or a pretrained model's name "
+        "(`polydiff plugins` lists them)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="directory for metrics.json and pictures "
+        "(default: RUN/eval; runs/pretrained/NAME/eval for a pretrained name)",
+    )
     p.add_argument("--num-per-prompt", type=int, default=4, help="samples per evaluation prompt")
     add_sampling_arguments(p)
     add_progress_argument(p)
@@ -34,19 +44,18 @@ def run(args: argparse.Namespace) -> int:
     from polydiff.errors import ConfigError
     from polydiff.outputs import files_under, progress_enabled, resolve_directory, written_since
     from polydiff.pipeline import DiffusionPipeline
+    from polydiff.pretrained import run_dir_of
 
     check_flag(args, "num_per_prompt", "num_per_prompt")
     given = {k: v for k, v in sampling_options(args).items() if v is not None}
-    pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device)
+    pipe = DiffusionPipeline.from_pretrained(args.checkpoint, device=args.device)
     add_experts(pipe, args)
     pipe.progress = progress_enabled(args.no_progress)  # the evaluator's sampling shows its steps
     cfg = pipe.config
     if cfg.evaluator is None:
         raise ConfigError(f"modality '{cfg.modality}' registers no evaluator; nothing to score")
     evaluator = pipe.registry.build("evaluator", cfg.evaluator.name, **cfg.evaluator.options)
-    run_dir = (
-        args.checkpoint.parent.parent if args.checkpoint.parent.name == "checkpoints" else args.checkpoint
-    )
+    run_dir = run_dir_of(args.checkpoint, pipe.pretrained)
     out = resolve_directory(args.out or run_dir / "eval")
     before = files_under(out)
     # options evaluators don't take as arguments reach the pipeline as the run's sampling defaults

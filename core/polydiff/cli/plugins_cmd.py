@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from polydiff.errors import PolydiffError
 
-_PLURAL = {"modality": "modalities"}
+_PLURAL = {"modality": "modalities", "pretrained": "pretrained"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -115,6 +115,8 @@ def _component(component: dict[str, Any]) -> str:
     text = component["name"]
     if component["modality"]:
         text += f" [{component['modality']}]"
+    if component.get("experts"):  # a pretrained model sampled with denoiser experts
+        text += f" (+ experts {', '.join(component['experts'])})"
     if component["missing"]:
         fix = (
             f"pip install '{component['extra']}'"

@@ -26,7 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate samples from a run directory or a checkpoint directory.",
     )
     p.add_argument(
-        "checkpoint", type=Path, help="run directory (its latest checkpoint) or checkpoints/step-*"
+        "checkpoint",
+        type=Path,
+        help="run directory (its latest checkpoint), checkpoints/step-*, or a pretrained model's name "
+        "(`polydiff plugins` lists them)",
     )
     p.add_argument("--prompt", action="append", default=[], help="prompt text (repeat for several)")
     p.add_argument("--num", type=int, default=1, help="samples per prompt")
@@ -51,11 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from polydiff.outputs import progress_enabled, resolve_output, writer_extensions
     from polydiff.pipeline import DiffusionPipeline
+    from polydiff.pretrained import run_dir_of
 
     check_flag(args, "num", "num_per_prompt")
     check_flag(args, "length_scale", "length_scale")
     options = sampling_options(args)
-    pipe = DiffusionPipeline.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    pipe = DiffusionPipeline.from_pretrained(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    if pipe.pretrained is not None:  # a name: outputs go to runs/pretrained/NAME, not into the package
+        args.checkpoint = run_dir_of(args.checkpoint, pipe.pretrained)
     writer = pipe.writer()  # a bad --out fails before sampling
     path = resolve_output(args.out, _default_path(args.checkpoint, writer), writer_extensions(writer))
     add_experts(pipe, args)

@@ -62,3 +62,16 @@ def test_importing_the_plugin_module_imports_neither_torch_nor_numpy():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_pretrained_model_ships_with_its_card_and_loads(registry):
+    from polydiff import DiffusionPipeline
+    from polydiff.pretrained import check_card, read_card
+
+    record = registry.component("pretrained", "timeseries-sines")
+    assert record.plugin == "polydiff-timeseries" and record.modality == "timeseries"
+    directory = record.load()
+    assert check_card(directory) == []
+    assert float(read_card(directory)["score"]) >= 0.95  # the evaluator's target, measured on these files
+    pipe = DiffusionPipeline.from_pretrained("timeseries-sines", registry=registry, device="cpu")
+    assert pipe(["a rising ramp"], num_per_prompt=2, steps=2).samples.shape == (2, 1, 64)

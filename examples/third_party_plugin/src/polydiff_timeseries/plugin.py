@@ -7,7 +7,7 @@ others only when a run uses them.
 
 from __future__ import annotations
 
-from polydiff import Component, Modality, hookimpl
+from polydiff import Component, Modality, Pretrained, hookimpl
 
 MODALITY = "timeseries"
 
@@ -91,5 +91,21 @@ def polydiff_evaluators() -> list[Component]:
             "polydiff_timeseries.evaluator:TimeseriesStatsEvaluator",
             modality=MODALITY,
             description="waveform class and frequency of samples vs their prompt (FFT checks)",
+        )
+    ]
+
+
+@hookimpl
+def polydiff_pretrained() -> list[Pretrained]:
+    # Shipped as package data (pyproject.toml: [tool.setuptools.package-data]); the card
+    # pretrained/timeseries-sines/README.md says how it was trained and what it scores.
+    # `make pretrained` retrains it from scratch and rewrites the card.
+    return [
+        Pretrained(
+            "timeseries-sines",
+            package="polydiff_timeseries",
+            path="pretrained/timeseries-sines",
+            modality=MODALITY,
+            description="quick preset trained on sines; `polydiff sample timeseries-sines --prompt ...`",
         )
     ]
