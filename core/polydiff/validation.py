@@ -58,6 +58,10 @@ class Rule:
         return not (self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi))
 
 
+#: Largest finite float32: floats that meet tensors must fit.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
@@ -107,6 +111,8 @@ def coerce(value: Any, tp: Any, name: str, fix: str = "") -> Any:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise _bad(name, value, "a finite number", fix)
+            if abs(value) > FLOAT32_MAX:  # the tensors it meets are float32: it would become inf there
+                raise _bad(name, value, f"a number within float32's range (|x| <= {FLOAT32_MAX:.3g})", fix)
             return float(value)
         raise _bad(name, value, "a number", fix)
     if tp is str:

@@ -159,7 +159,7 @@ def test_divergence_advice_works(cli, trained, capsys):
     assert err[:3] == [
         "resume: train.steps 4 -> 8",
         "resume: train.lr 0.002 -> 1e+30",
-        "resume: train.grad_clip 1.0 -> 0",
+        "resume: train.grad_clip 1.0 -> 0.0",
     ]
     line = err[-1]
     assert len(err) == 4 and line.startswith("polydiff train: error: ")
@@ -174,9 +174,19 @@ def test_divergence_advice_works(cli, trained, capsys):
     assert all(torch.isfinite(v).all() for v in ckpt.model.values())
 
 
-def test_an_infinite_lr_writes_no_checkpoint(cli, tmp_path, capsys):
+def test_non_finite_weights_write_no_checkpoint(cli, tmp_path, capsys, monkeypatch):
+    """The loss of step 1 is finite, the weights after its update are not (an optimizer overflow)."""
+    step = torch.optim.AdamW.step
+
+    def overflowing_step(self, *args, **kwargs):
+        result = step(self, *args, **kwargs)
+        with torch.no_grad():
+            self.param_groups[0]["params"][0].view(-1)[0] = float("inf")
+        return result
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", overflowing_step)
     run = tmp_path / "run"
-    assert train(cli, run, "--steps", "1", "--lr", "inf") == 2
+    assert train(cli, run, "--steps", "1") == 2
     line = error_line(capsys)
     assert "training diverged at step 1: the weights after it are not finite" in line
     assert "there is no good checkpoint" in line and "--overwrite" in line

@@ -77,7 +77,8 @@ class TrainConfig:
     RULES: ClassVar[dict[str, Rule]] = {
         "steps": POSITIVE_INT,
         "batch_size": POSITIVE_INT,
-        "lr": Rule(lo=0, lo_open=True),
+        # AdamW divides lr by 1 - beta1 in float32: a larger lr overflows there
+        "lr": Rule(lo=0, hi=1e36, lo_open=True, text="> 0 and at most 1e36"),
         "warmup_steps": NON_NEGATIVE,
         "weight_decay": NON_NEGATIVE,
         "grad_clip": NON_NEGATIVE,
