@@ -18,6 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path, help="run directory or checkpoints/step-*")
     p.add_argument("--out", type=Path, help="directory for metrics.json and pictures (default: RUN/eval)")
     p.add_argument("--num-per-prompt", type=int, default=4, help="samples per evaluation prompt")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the evaluator (JSON or text value; repeat for several), "
+        "e.g. --option max_prompts=8",
+    )
     add_sampling_arguments(p)
     p.set_defaults(func=run)
 
@@ -30,9 +38,13 @@ def run(args: argparse.Namespace) -> int:
     add_experts(pipe, args)
     pipe.progress = True  # the evaluator's sampling shows its steps
     cfg = pipe.config
-    if cfg.evaluator is None:
-        raise ConfigError(f"modality '{cfg.modality}' registers no evaluator; nothing to score")
-    evaluator = pipe.registry.build("evaluator", cfg.evaluator.name, **cfg.evaluator.options)
+    # a modality without an evaluator of its own is judged by its data (the core's own-data judges)
+    name = cfg.evaluator.name if cfg.evaluator is not None else "own-data"
+    options = {**(cfg.evaluator.options if cfg.evaluator is not None else {}), **_options(args.option)}
+    try:
+        evaluator = pipe.registry.build("evaluator", name, **options)
+    except TypeError as exc:
+        raise ConfigError(f"evaluator '{name}': {exc}; check the --option names") from exc
     run_dir = (
         args.checkpoint.parent.parent if args.checkpoint.parent.name == "checkpoints" else args.checkpoint
     )
@@ -55,3 +67,19 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(metrics, indent=2, default=str))
     print(f"metrics and pictures in {out}")
     return 0
+
+
+def _options(items: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` strings -> options (values parsed as JSON, else kept as text)."""
+    from polydiff.errors import ConfigError
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option expects KEY=VALUE (e.g. max_prompts=8), got '{item}'")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
