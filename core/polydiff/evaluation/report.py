@@ -19,8 +19,9 @@ EXPLANATIONS = {
         "read as the prompt). 'words': which caption words it shows (balanced accuracy per "
         "word: items with the word read as having it and items without it read as not, averaged over "
         "the words that vary among the prompts; chance 0.5; words the data cannot show keep it low). "
-        "'samples' is its score on the generated samples, 'real_held_out' the same classifier on real items it never "
-        "saw: the ceiling a perfect generator reaches. Samples near 'chance' do not follow their prompt."
+        "'samples' is its score on the generated samples, 'real_held_out' the same classifier on "
+        "real items it never saw: the ceiling a perfect generator reaches. Samples near 'chance' "
+        "do not follow their prompt."
     ),
     "frechet": (
         "Frechet distance between Gaussians fitted to the classifier's features: of the samples "

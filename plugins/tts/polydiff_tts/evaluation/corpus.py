@@ -38,12 +38,14 @@ SPEECH_EXPLANATIONS = {
     "mcd_mel_db": (
         "MCD-mel in dB: the DCT of generated log-mels against the real held-out recording of the same "
         "text, aligned by DTW (frames of silence included). 'samples' for generated speech; "
-        "'real_other_take' where the corpus has another real recording of the same text (its "
-        "ceiling); lower is closer. Not comparable with published MCD (mel-cepstra of a vocoder)."
+        "'real_other_recording' between two real recordings of one text where the corpus has them "
+        "(another take, possibly another speaker: how far apart real speech of a text lies); lower is "
+        "closer. Not comparable with published MCD (mel-cepstra of a vocoder analysis)."
     ),
     "duration": (
         "|generated - real| length of each sample against the real recording of its text, in "
-        "seconds and relative to the real length; 'real_other_take' the same between two real takes."
+        "seconds and relative to the real length; 'real_other_recording_error_s' the same between two "
+        "real recordings of one text."
     ),
     "prosody": (
         "F0 (autocorrelation pitch over voiced frames: mean, spread in Hz and voiced share) and frame "
@@ -254,10 +256,10 @@ class CorpusEvaluator(OwnDataEvaluator):
             by_text.setdefault(r["text"], []).append(r)
         takes = [(a, b) for group in by_text.values() for a, b in zip(group, group[1:])]
         if takes:
-            out["mcd_mel_db"]["real_other_take"] = float(
+            out["mcd_mel_db"]["real_other_recording"] = float(
                 np.mean([mcd_mel(mel_cepstra(a["x"]), mel_cepstra(b["x"])) for a, b in takes])
             )
-            out["duration"]["real_other_take_error_s"] = float(
+            out["duration"]["real_other_recording_error_s"] = float(
                 np.mean([abs(a["x"].shape[-1] - b["x"].shape[-1]) / fps for a, b in takes])
             )
         return out

@@ -55,8 +55,9 @@ class IntelligibilityEvaluator(Evaluator):
         temperature: Sampling temperature (default: the checkpoint's ``sample`` section).
         word_penalty: Word-start cost of the recogniser.
         keep_wavs: How many generated WAVs (and one PNG of their mels) to write.
-        own_corpus: Options of the :class:`~polydiff_tts.evaluation.corpus.CorpusEvaluator` that
-            judges runs on datasets other than ``spoken-digits`` (when ``corpus`` is not given).
+        own_corpus / other options: Options of the
+            :class:`~polydiff_tts.evaluation.corpus.CorpusEvaluator` that judges runs on datasets
+            other than ``spoken-digits`` (when ``corpus`` is not given), e.g. ``speaker_pattern``.
     """
 
     def __init__(
@@ -70,8 +71,9 @@ class IntelligibilityEvaluator(Evaluator):
         word_penalty: float = 0.0,
         keep_wavs: int = 8,
         own_corpus: dict[str, Any] | None = None,
+        **corpus_options: Any,
     ):
-        self.own_corpus = dict(own_corpus or {})
+        self.own_corpus = {**(own_corpus or {}), **corpus_options}
         self.explicit_corpus = corpus is not None
         root = Path(corpus) if corpus is not None else DIGITS_ROOT
         self.heldout = read_metadata(root / heldout, root / "wavs")[:max_prompts]
@@ -111,6 +113,11 @@ class IntelligibilityEvaluator(Evaluator):
                 steps=steps,
                 guidance=guidance,
                 seed=seed,
+            )
+        if self.own_corpus:
+            raise ConfigError(
+                f"tts-intelligibility options {sorted(self.own_corpus)} apply to runs on your own corpus; "
+                "this run is judged on the digit sequences, which take none of them"
             )
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
