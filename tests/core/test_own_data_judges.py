@@ -138,3 +138,20 @@ def test_nearest_items_and_bad_inputs():
         nearest_items(torch.zeros(1, 3), refs)
     with pytest.raises(Exception, match="at least 4"):
         split_items(RealItems(torch.zeros(3, 1, 2), ["", "", ""]))
+
+
+def test_evaluate_cli_judges_a_modality_without_an_evaluator_by_its_data(toy_registry, monkeypatch, tmp_path):
+    """The toy modality registers no evaluator: ``polydiff evaluate`` uses the core's own-data one."""
+    from polydiff import plugins
+    from polydiff.cli.main import main
+
+    monkeypatch.setattr(plugins, "get_registry", lambda: toy_registry)
+    run = tmp_path / "run"
+    assert main(["train", "toy", "--steps", "4", "--out", str(run), "--no-progress"]) == 0
+    argv = ["evaluate", str(run), "--num-per-prompt", "2", "--steps", "2", "--option", "classifier_steps=30"]
+    assert main(argv) == 0
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert metrics["evaluator"] == "own-data" and metrics["held_out"] == "the dataset's eval split"
+    assert metrics["caption_accuracy"]["real_held_out"] == 1.0 and metrics["num_samples"] == 4
+    assert (run / "eval" / "closest_pairs.png").is_file() and (run / "eval" / "samples.json").is_file()
+    assert main(["evaluate", str(run), "--option", "nonsense=1"]) == 2
