@@ -230,9 +230,10 @@ class CorpusEvaluator(OwnDataEvaluator):
             notes.append("the caption classifier was not trained: no caption set or words it could learn")
         self.pictures(judge, samples, list(out.prompts), judged.get("_pairs", []), out_dir)
         keep = slice(0, self.keep_wavs)
-        writer.write_samples(
-            out.samples[keep], out.prompts[keep], out_dir / "samples.wav", lengths=lengths[keep]
-        )
+        if self.keep_wavs:
+            writer.write_samples(
+                out.samples[keep], out.prompts[keep], out_dir / "samples.wav", lengths=lengths[keep]
+            )
         metrics["seconds"] = round(time.perf_counter() - start, 1)
         metrics["explanations"] = {
             k: v for k, v in SPEECH_EXPLANATIONS.items() if k in metrics or k == "duration"
