@@ -76,7 +76,8 @@ class CorpusEvaluator(OwnDataEvaluator):
         frames: Mel frames of the judges' fixed-length items (default: the 90th percentile of the
             training lengths).
         keep_wavs: Generated WAVs written next to ``metrics.json``.
-        judge options: Those of :class:`~polydiff.evaluation.evaluator.OwnDataEvaluator`.
+        judge options: Those of :class:`~polydiff.evaluation.evaluator.OwnDataEvaluator`
+            (``classifier_steps`` defaults to 1500 here).
     """
 
     name = "tts-intelligibility (own corpus)"
@@ -93,6 +94,9 @@ class CorpusEvaluator(OwnDataEvaluator):
         keep_wavs: int = 8,
         **judge_options: Any,
     ) -> None:
+        # mels are harder to read than pictures: the classifier trains longer by default (measured on
+        # spoken digits: 400 steps read 65% of real held-out words, 1500 steps 84%)
+        judge_options.setdefault("classifier_steps", 1500)
         super().__init__(max_prompts=max_prompts, write_samples=0, **judge_options)
         self.length_scale, self.temperature = length_scale, temperature
         self.templates_per_word, self.speaker_pattern = templates_per_word, speaker_pattern
