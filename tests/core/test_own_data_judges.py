@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from polydiff.evaluation.judge import OwnDataJudge, RealItems, split_items
+from polydiff.evaluation.judge import OwnDataJudge, RealItems, flip_task, split_items
 from polydiff.evaluation.memorisation import nearest_items
 from polydiff.evaluation.report import pairs_picture, write_report
 from polydiff.evaluation.targets import CaptionTargets
@@ -104,12 +104,18 @@ def test_free_captions_clips_and_signals():
     assert OwnDataJudge(*split_items(signals), steps=20, width=8).targets.kind == "classes"
 
 
-def test_unconditional_data_gets_the_memorisation_check_only():
-    items = bars(40, 0)
-    judge = OwnDataJudge(*split_items(RealItems(items.x, [""] * 40)), steps=1)
-    m = judge.score(judge.train.x[:8], [""] * 8)
+def test_unconditional_data_gets_frechet_in_flip_features_and_memorisation():
+    items = bars(80, 0)
+    judge = OwnDataJudge(*split_items(RealItems(items.x, [""] * 80)), steps=80, width=8)
+    copies = judge.score(judge.train.x[:16], [""] * 16)
+    noise = judge.score(255 * torch.rand(16, *items.x.shape[1:]), [""] * 16)
     assert not judge.conditional and judge.prompts(3) == ["", "", ""]
-    assert "caption_accuracy" not in m and "frechet" not in m and m["memorisation"]["copies"] == 1.0
+    assert "caption_accuracy" not in copies and copies["memorisation"]["copies"] == 1.0
+    assert copies["frechet"]["features"] == "flip classifier (no captions)"
+    assert noise["frechet"]["samples"] > 5 * noise["frechet"]["real_held_out"]
+    flipped, which = flip_task(torch.arange(4.0).reshape(1, 1, 2, 2))
+    assert which.tolist() == [0, 1, 2, 3] and flipped[3].flatten().tolist() == [3, 2, 1, 0]
+    assert flip_task(torch.ones(1, 1, 3))[0][:, 0, 0].tolist() == [1, 1, -1, -1]  # 1-D: negate
 
 
 def test_report_and_picture(tmp_path, judge):

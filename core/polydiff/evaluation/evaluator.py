@@ -6,6 +6,7 @@ the evaluator of a modality that registers none.
 
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,15 @@ from polydiff.interfaces import Evaluator
 
 if TYPE_CHECKING:
     from polydiff.pipeline import DiffusionPipeline
+
+
+def own_data_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``options`` into those of :class:`OwnDataEvaluator` and the rest (so a modality's
+    evaluator can take both flat, as ``polydiff evaluate --option KEY=VALUE`` passes them)."""
+    names = set(inspect.signature(OwnDataEvaluator.__init__).parameters) - {"self"}
+    return {k: v for k, v in options.items() if k in names}, {
+        k: v for k, v in options.items() if k not in names
+    }
 
 
 class OwnDataEvaluator(Evaluator):
@@ -159,7 +169,7 @@ class OwnDataEvaluator(Evaluator):
         if not judge.conditional:
             notes.append(
                 "the data is unconditional (no captions, or none the classifier could learn): "
-                "only the memorisation check applies"
+                "no caption accuracy; the Frechet distance uses the features of a flip classifier"
             )
         return write_report(metrics, out_dir, notes)
 

@@ -88,16 +88,20 @@ class OwnDataJudge:
         self.targets = CaptionTargets.from_captions(train.captions)
         self.train_x = self.normalise(train.x)
         self.held_x = self.normalise(held_out.x)
-        self.net: CaptionNet | None = None
         if self.targets.kind == "none":
-            return
-        target = self.targets.encode(train.captions)
-        keep = torch.ones(len(target), dtype=torch.bool) if target.ndim > 1 else target >= 0
-        self.net = train_caption_net(
-            self.train_x[keep].to(self.device),
-            target[keep].to(self.device),
-            multi_label=self.targets.kind == "words",
-            num_outputs=len(self.targets.names),
+            # no captions: the features come from a pretext task on the real items (which flip)
+            x, target = flip_task(self.train_x)
+            multi_label, outputs = False, len(FLIPS)
+        else:
+            target = self.targets.encode(train.captions)
+            keep = torch.ones(len(target), dtype=torch.bool) if target.ndim > 1 else target >= 0
+            x, target = self.train_x[keep], target[keep]
+            multi_label, outputs = self.targets.kind == "words", len(self.targets.names)
+        self.net: CaptionNet = train_caption_net(
+            x.to(self.device),
+            target.to(self.device),
+            multi_label=multi_label,
+            num_outputs=outputs,
             steps=steps,
             width=width,
             shift=shift,
@@ -111,12 +115,12 @@ class OwnDataJudge:
         return (x.detach().float().cpu() - self.mean) / self.std
 
     def _run(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        assert self.net is not None
         return logits_and_features(self.net, x.to(self.device))
 
     @property
     def conditional(self) -> bool:
-        return self.net is not None
+        """Whether the classifier reads captions (else it learnt the flip pretext task)."""
+        return self.targets.kind != "none"
 
     def prompts(self, max_prompts: int = 16) -> list[str]:
         """Captions to generate for: distinct held-out captions the classifier can judge (first
@@ -167,8 +171,8 @@ class OwnDataJudge:
         }
         gen = torch.Generator().manual_seed(self.seed)
         size = min(len(x), len(self.held_out))
+        logits, features = self._run(x)
         if self.conditional:
-            logits, features = self._run(x)
             usable = self._usable(prompts)
             metrics["labels"] = self.targets.kind
             metrics["caption_accuracy"] = {
@@ -179,20 +183,37 @@ class OwnDataJudge:
                 "chance": self.targets.chance,
                 "num_classes" if self.targets.kind == "classes" else "num_words": len(self.targets.names),
             }
-            if size >= 2:
-                pick_s = torch.randperm(len(x), generator=gen)[:size]
-                pick_r = torch.randperm(len(self.held_out), generator=gen)[:size]
-                metrics["frechet"] = {
-                    "samples": frechet_distance(features[pick_s], self.train_features),
-                    "real_held_out": frechet_distance(self.held_features[pick_r], self.train_features),
-                    "sample_size": size,
-                }
+        if size >= 2:
+            pick_s = torch.randperm(len(x), generator=gen)[:size]
+            pick_r = torch.randperm(len(self.held_out), generator=gen)[:size]
+            metrics["frechet"] = {
+                "samples": frechet_distance(features[pick_s], self.train_features),
+                "real_held_out": frechet_distance(self.held_features[pick_r], self.train_features),
+                "sample_size": size,
+                "features": "caption classifier" if self.conditional else "flip classifier (no captions)",
+            }
         sample_d, sample_i = nearest_items(x, self.train_x)
         real_d, _ = nearest_items(self.held_x, self.train_x)
         metrics["memorisation"] = memorisation_summary(sample_d, real_d)
         order = sample_d.argsort()[:pairs].tolist()
         metrics["_pairs"] = [(i, int(sample_i[i]), float(sample_d[i])) for i in order]
         return metrics
+
+
+#: The pretext task of uncaptioned data: which of these flips (axes counted from the end) was applied.
+FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-1, -2))
+
+
+def flip_task(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``x [N, C, *S]`` -> every item under each of :data:`FLIPS` ``[4N, C, *S]`` and the flip's
+    index ``[4N]``. With one axis (signals, mels) the second flip negates instead."""
+    out = []
+    for dims in FLIPS:
+        y = x
+        for d in dims:
+            y = y.flip(d) if x.ndim - 2 >= -d else -y
+        out.append(y)
+    return torch.cat(out), torch.arange(len(FLIPS)).repeat_interleave(len(x))
 
 
 def _pick(items: Sequence[str], mask: Tensor) -> list[str]:

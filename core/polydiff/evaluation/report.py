@@ -29,7 +29,8 @@ EXPLANATIONS = {
         "the same training items ('real_held_out'), the value a perfect generator gets at this "
         "'sample_size' (the distance is biased upwards at small sizes, so compare the two, not the "
         "number alone). Lower is closer to the real data; a generator far above the reference makes "
-        "items the classifier's features tell apart from real ones."
+        "items the classifier's features tell apart from real ones. Without captions the features "
+        "come from a classifier trained on the real items to tell which flip was applied to them."
     ),
     "memorisation": (
         "RMS distance, in standardised data units, from each item to its nearest real training item. "

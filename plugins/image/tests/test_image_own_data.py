@@ -133,5 +133,5 @@ def test_unconditional_folder_gets_the_memorisation_check(folder, tmp_path):
     m = evaluate(
         str(plain), lambda prompts: real(["a vertical bar at the top"] * len(prompts)), tmp_path / "out"
     )
-    assert "caption_accuracy" not in m and m["memorisation"]["copies"] <= 0.5
+    assert "caption_accuracy" not in m and m["memorisation"]["copies"] <= 0.5 and "frechet" in m
     assert any("unconditional" in n for n in m["notes"])

@@ -41,8 +41,8 @@ class ImageEvaluator(Evaluator):
         grid_prompts: How many prompts ``samples.png`` shows.
         shapes_train_samples, shapes_epochs: Training of the shape classifier.
         digits_epochs: Training of the digit classifier.
-        own_data: Options of the own-data judges used for every other dataset (see
-            :class:`~polydiff.evaluation.evaluator.OwnDataEvaluator`).
+        own_data / other options: Options of the own-data judges used for every other dataset
+            (see :class:`~polydiff.evaluation.evaluator.OwnDataEvaluator`), e.g. ``max_prompts``.
     """
 
     def __init__(
@@ -53,11 +53,12 @@ class ImageEvaluator(Evaluator):
         shapes_epochs: int = 6,
         digits_epochs: int = 20,
         own_data: dict[str, Any] | None = None,
+        **own_data_options: Any,
     ):
         self.checker_seed, self.grid_prompts = checker_seed, grid_prompts
         self.shapes_train_samples, self.shapes_epochs = shapes_train_samples, shapes_epochs
         self.digits_epochs = digits_epochs
-        self.own_data = dict(own_data or {})
+        self.own_data = {**(own_data or {}), **own_data_options}
 
     def evaluate(
         self,
@@ -87,6 +88,11 @@ class ImageEvaluator(Evaluator):
                 steps=steps,
                 guidance=guidance,
                 seed=seed,
+            )
+        if self.own_data:
+            raise ConfigError(
+                f"image-checkers options {sorted(self.own_data)} apply to runs on your own images; "
+                f"this run on '{name}' is judged by its purpose-made checkers, which take none of them"
             )
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

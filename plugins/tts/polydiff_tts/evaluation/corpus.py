@@ -231,7 +231,10 @@ class CorpusEvaluator(OwnDataEvaluator):
         metrics.update(judged)
         metrics["judge_frames"] = self.frames
         if not judge.conditional:
-            notes.append("the caption classifier was not trained: no caption set or words it could learn")
+            notes.append(
+                "no caption accuracy: no caption set or words a classifier could learn; the Frechet "
+                "distance uses the features of a flip classifier"
+            )
         self.pictures(judge, samples, list(out.prompts), judged.get("_pairs", []), out_dir)
         keep = slice(0, self.keep_wavs)
         if self.keep_wavs:

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from polydiff.errors import ConfigError
+from polydiff.evaluation.evaluator import own_data_options
 from polydiff.interfaces import DiffusionDataset, Evaluator
 from polydiff_video.evaluation.checks import DEFAULT_CHECKS, CheckerConfig, ClipScore, score_clip, summarise
 from polydiff_video.evaluation.own_data import MOTION_DATASETS, VideoOwnDataEvaluator
@@ -103,7 +104,8 @@ class VideoMotionEvaluator(Evaluator):
         held_out: Which of ``prompts`` are held out (default: the dataset's ``held_out_prompts``).
         write_clips: Also write contact sheets and one GIF per prompt to ``out_dir``.
         own_data: Options of the own-data judges used for datasets other than ``moving-shapes``
-            (see :class:`~polydiff.evaluation.evaluator.OwnDataEvaluator`).
+            (see :class:`~polydiff.evaluation.evaluator.OwnDataEvaluator`; its option names may
+            also be given directly, e.g. ``classifier_steps``).
         checker options: Fields of :class:`CheckerConfig` (``threshold``, ``max_jerk``, ...).
     """
 
@@ -116,7 +118,8 @@ class VideoMotionEvaluator(Evaluator):
         own_data: dict[str, Any] | None = None,
         **checker_options: Any,
     ) -> None:
-        self.own_data = dict(own_data or {})
+        flat, checker_options = own_data_options(checker_options)
+        self.own_data = {**(own_data or {}), **flat}
         self.prompts = list(prompts) if prompts is not None else None
         self.held_out = list(held_out) if held_out is not None else None
         self.write_clips = write_clips
@@ -156,6 +159,11 @@ class VideoMotionEvaluator(Evaluator):
                 steps=steps,
                 guidance=guidance,
                 seed=seed,
+            )
+        if self.own_data:
+            raise ConfigError(
+                f"video-motion options {sorted(self.own_data)} apply to runs on your own clips; "
+                f"this run on '{cfg.dataset.name}' is judged by the motion checks, which take none of them"
             )
         eval_set = pipeline.registry.build("dataset", cfg.dataset.name, split="eval", **cfg.dataset.options)
         seen, held = self._prompts(eval_set)
