@@ -100,12 +100,15 @@ class OwnDataEvaluator(Evaluator):
             return train, held, f"no separate eval split: {len(held)} of the items held out for the judges"
         return train, evals, "the dataset's eval split"
 
-    def _items(self, dataset: Any) -> RealItems:
-        count = len(dataset)
-        index = list(range(count))
+    def item_indices(self, count: int) -> list[int]:
+        """Which of ``count`` items the judges use: all, or a seeded ``max_items`` of them."""
         if self.max_items and count > self.max_items:
             gen = torch.Generator().manual_seed(self.seed)
-            index = sorted(torch.randperm(count, generator=gen)[: self.max_items].tolist())
+            return sorted(torch.randperm(count, generator=gen)[: self.max_items].tolist())
+        return list(range(count))
+
+    def _items(self, dataset: Any) -> RealItems:
+        index = self.item_indices(len(dataset))
         xs, captions, names = [], [], []
         for i in index:
             item = dataset[i]

@@ -106,14 +106,17 @@ def test_new_real_recordings_score_at_the_ceiling(corpus, tmp_path):
     assert (tmp_path / "closest_pairs.png").is_file() and "notes" not in written
 
 
-def test_noise_and_wrong_words_score_near_chance(corpus, tmp_path):
+def test_noise_shuffled_and_wrong_words_score_near_chance(corpus, tmp_path):
     g = torch.Generator().manual_seed(0)
     good = evaluate(corpus, real, tmp_path / "real")
     noise = evaluate(
         corpus, lambda ps: [0.1 * torch.randn(7000, generator=g) for _ in ps], tmp_path / "noise"
     )
     wrong = evaluate(corpus, lambda ps: real([OTHER[p] for p in ps]), tmp_path / "wrong")
-    for m in (noise, wrong):
+    shuffled = evaluate(
+        corpus, lambda ps: [a[torch.randperm(len(a), generator=g)] for a in real(ps)], tmp_path / "s"
+    )
+    for m in (noise, shuffled, wrong):
         assert m["intelligibility"]["samples"] <= 0.4 and m["caption_accuracy"]["samples"] <= 0.4
     assert noise["mcd_mel_db"]["samples"] > good["mcd_mel_db"]["samples"] + 5
     assert noise["memorisation"]["ratio"] > 1.5 * good["memorisation"]["ratio"]

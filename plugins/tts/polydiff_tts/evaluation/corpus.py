@@ -212,7 +212,7 @@ class CorpusEvaluator(OwnDataEvaluator):
 
         # the core's judges on fixed-length mels
         self.frames = self.frames or int(
-            np.percentile([train_set[i]["x"].shape[-1] for i in range(len(train_set))], 90)
+            np.percentile([train_set[i]["x"].shape[-1] for i in self.item_indices(len(train_set))], 90)
         )
         train = self._items(train_set)
         held = self._items(eval_set)
