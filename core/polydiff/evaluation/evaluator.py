@@ -95,9 +95,22 @@ class OwnDataEvaluator(Evaluator):
         build = pipeline.registry.build
         train = self._items(build("dataset", cfg.dataset.name, split="train", **cfg.dataset.options))
         evals = self._items(build("dataset", cfg.dataset.name, split="eval", **cfg.dataset.options))
-        if len(evals) == len(train) and evals.names == train.names and torch.equal(evals.x, train.x):
+        # eval items that are also training items (same name and data) are not held out
+        by_name = dict(zip(train.names, train.x))
+        fresh = [
+            i
+            for i, (name, x) in enumerate(zip(evals.names, evals.x))
+            if name not in by_name or not torch.equal(x, by_name[name])
+        ]
+        if len(fresh) < 2:
             train, held = split_items(train, self.held_out, self.seed)
             return train, held, f"no separate eval split: {len(held)} of the items held out for the judges"
+        if len(fresh) < len(evals):
+            return (
+                train,
+                evals.subset(fresh),
+                f"the {len(fresh)} items of the eval split that are not in train",
+            )
         return train, evals, "the dataset's eval split"
 
     def item_indices(self, count: int) -> list[int]:
@@ -146,8 +159,8 @@ class OwnDataEvaluator(Evaluator):
                 "own-data evaluator: no held-out caption is one the classifier knows; hold out more "
                 "items (option held_out) or add items per caption"
             )
-        if not judge.conditional:
-            num_per_prompt, prompts = max(1, num_per_prompt), prompts[: max(1, self.max_prompts // 2)]
+        if not judge.conditional:  # empty prompts: half as many, each num_per_prompt times
+            prompts = prompts[: max(1, self.max_prompts // 2)]
         sampling = {"sampler": sampler, "steps": steps, "guidance": guidance, "seed": seed}
         out = pipeline(prompts, num_per_prompt=num_per_prompt, **sampling)
         metrics, samples = self.score(judge, out)

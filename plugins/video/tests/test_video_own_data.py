@@ -106,3 +106,23 @@ def test_shuffled_noise_and_wrong_captions_score_near_chance(folder, tmp_path):
     }
     for name, make in makers.items():
         assert evaluate(folder, make, tmp_path / name)["caption_accuracy"]["samples"] <= 0.45, name
+
+
+def test_clips_in_both_splits_are_not_held_out(folder, tmp_path):
+    """Rows without a split belong to both: the judges hold out only the eval rows."""
+    from pathlib import Path
+
+    root = Path(folder)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    rows = []
+    for line in (root / "metadata.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        (mixed / row["file_name"]).write_bytes((root / row["file_name"]).read_bytes())
+        if row["split"] == "train" and int(row["file_name"][:3]) % 2:
+            del row["split"]  # odd training clips: in both splits
+        rows.append(json.dumps(row))
+    (mixed / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    m = evaluate(str(mixed), real, tmp_path / "out")
+    assert m["held_out"] == "the 20 items of the eval split that are not in train"
+    assert m["num_train_items"] == 80 and m["num_held_out_items"] == 20
