@@ -161,3 +161,11 @@ def test_evaluate_cli_judges_a_modality_without_an_evaluator_by_its_data(toy_reg
     assert metrics["caption_accuracy"]["real_held_out"] == 1.0 and metrics["num_samples"] == 4
     assert (run / "eval" / "closest_pairs.png").is_file() and (run / "eval" / "samples.json").is_file()
     assert main(["evaluate", str(run), "--option", "nonsense=1"]) == 2
+
+
+def test_split_keeps_two_training_items_per_caption():
+    captions = ["a"] * 3 + ["b"] * 10 + ["c"] * 2
+    train, held = split_items(RealItems(torch.arange(15.0).reshape(15, 1, 1), captions), 0.3)
+    assert sorted(held.captions) == ["a"] + ["b"] * 3
+    assert sorted(train.x.flatten().tolist() + held.x.flatten().tolist()) == list(range(15))
+    assert CaptionTargets.from_captions(train.captions).kind == "classes"

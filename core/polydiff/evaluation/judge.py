@@ -43,14 +43,26 @@ class RealItems:
 def split_items(items: RealItems, held_out: float = 0.2, seed: int = 0) -> tuple[RealItems, RealItems]:
     """A seeded split of one set into (train, held-out) for data that has no separate eval split.
 
-    With captions as classes, each class keeps at least one training item where it can."""
+    With a small caption set (at most 50 distinct captions) the split is per caption and leaves
+    each caption at least two training items, so the classifier still learns it as a class."""
     if len(items) < 4:
         raise DataError(
             f"only {len(items)} real items: the own-data judges need at least 4 (to hold some out); add data"
         )
-    order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
-    count = max(2, round(held_out * len(items)))
-    return items.subset(sorted(order[count:])), items.subset(sorted(order[:count]))
+    gen = torch.Generator().manual_seed(seed)
+    groups: dict[str, list[int]] = {}
+    for i, caption in enumerate(items.captions):
+        groups.setdefault(caption.strip(), []).append(i)
+    held: list[int] = []
+    if 1 < len(groups) <= 50:
+        for members in groups.values():
+            order = [members[j] for j in torch.randperm(len(members), generator=gen).tolist()]
+            held += order[: min(round(held_out * len(members)), max(0, len(members) - 2))]
+    if len(held) < 2:
+        order = torch.randperm(len(items), generator=gen).tolist()
+        held = order[: max(2, round(held_out * len(items)))]
+    chosen = set(held)
+    return items.subset([i for i in range(len(items)) if i not in chosen]), items.subset(sorted(chosen))
 
 
 class OwnDataJudge:
