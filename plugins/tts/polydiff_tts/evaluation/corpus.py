@@ -26,6 +26,7 @@ from polydiff.evaluation.evaluator import OwnDataEvaluator
 from polydiff.evaluation.judge import OwnDataJudge
 from polydiff.evaluation.report import grey_image, write_report
 from polydiff_tts.audio.io import read_audio
+from polydiff_tts.data.metadata import Utterance
 from polydiff_tts.evaluation.features import mel_cepstra
 from polydiff_tts.evaluation.metrics import mcd_mel
 from polydiff_tts.evaluation.prosody import energy_stats, f0_stats, f0_track
@@ -73,6 +74,7 @@ class CorpusEvaluator(OwnDataEvaluator):
         speaker_pattern: Regular expression whose first group is the speaker in an utterance id
             (e.g. ``'^[0-9]+_([a-z]+)_'`` for ``3_jackson_12``); without it speakers are unknown.
         max_vocabulary: Largest vocabulary of isolated words the template check accepts.
+        max_real_words: Real held-out recordings read for the intelligibility ceiling.
         frames: Mel frames of the judges' fixed-length items (default: the 90th percentile of the
             training lengths).
         keep_wavs: Generated WAVs written next to ``metrics.json``.
@@ -90,6 +92,7 @@ class CorpusEvaluator(OwnDataEvaluator):
         templates_per_word: int = 6,
         speaker_pattern: str | None = None,
         max_vocabulary: int = 50,
+        max_real_words: int = 200,
         frames: int | None = None,
         keep_wavs: int = 8,
         **judge_options: Any,
@@ -101,6 +104,7 @@ class CorpusEvaluator(OwnDataEvaluator):
         self.length_scale, self.temperature = length_scale, temperature
         self.templates_per_word, self.speaker_pattern = templates_per_word, speaker_pattern
         self.max_vocabulary, self.frames, self.keep_wavs = max_vocabulary, frames, keep_wavs
+        self.max_real_words = max_real_words
         self.pad_value = 0.0
 
     def item_tensor(self, x: Tensor, length: int | None = None) -> Tensor:
@@ -194,7 +198,7 @@ class CorpusEvaluator(OwnDataEvaluator):
         train_texts = train_set.captions
         if is_word_list(train_texts + prompts, self.max_vocabulary):
             metrics["intelligibility"] = self._intelligibility(
-                train_set, refs, gen_audio, out.prompts, mel_cfg
+                train_set, eval_set.utterances[: self.max_real_words], gen_audio, out.prompts, mel_cfg
             )
             if self.speaker_pattern is None:
                 notes.append(
@@ -275,7 +279,7 @@ class CorpusEvaluator(OwnDataEvaluator):
     def _intelligibility(
         self,
         train_set: Any,
-        refs: list[dict[str, Any]],
+        refs: list[Utterance],
         audio: list[Tensor],
         prompts: list[str],
         mel_cfg: Any,
@@ -284,17 +288,16 @@ class CorpusEvaluator(OwnDataEvaluator):
         rate = mel_cfg.sample_rate
         heard = [templates.recognise(a, rate) for a in audio]
         heard_real = [
-            templates.recognise(
-                read_audio(r["wav_path"], rate), rate, speaker_of(r["id"], self.speaker_pattern)
-            )
-            for r in refs
+            templates.recognise(read_audio(u.audio_path, rate), rate, speaker_of(u.id, self.speaker_pattern))
+            for u in refs
         ]
         wanted = [p.strip().lower() for p in prompts]
         return {
             "samples": float(np.mean([h == w for h, w in zip(heard, wanted)])),
             "real_held_out": float(
-                np.mean([h == r["text"].strip().lower() for h, r in zip(heard_real, refs)])
+                np.mean([h == u.normalized_text.strip().lower() for h, u in zip(heard_real, refs)])
             ),
+            "num_real_held_out": len(refs),
             "chance": 1.0 / max(1, len(templates.vocabulary)),
             "vocabulary": len(templates.vocabulary),
             "templates": len(templates.templates),
