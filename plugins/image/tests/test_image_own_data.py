@@ -135,3 +135,11 @@ def test_unconditional_folder_gets_the_memorisation_check(folder, tmp_path):
     )
     assert "caption_accuracy" not in m and m["memorisation"]["copies"] <= 0.5 and "frechet" in m
     assert any("unconditional" in n for n in m["notes"])
+
+
+def test_own_data_options_on_a_shapes_run_are_an_error(tmp_path):
+    from polydiff.errors import ConfigError
+
+    shapes_run = SimpleNamespace(config=SimpleNamespace(dataset=SimpleNamespace(name="shapes", options={})))
+    with pytest.raises(ConfigError, match=r"\['max_prompts'\] apply to runs on your own images"):
+        ImageEvaluator(max_prompts=3).evaluate(shapes_run, tmp_path)

@@ -154,3 +154,11 @@ def test_word_helpers():
     assert dtw_cost(a, a[::-1]) > 0.5
     assert is_word_list(["one", "two", "one"]) and not is_word_list(["one two"])
     assert speaker_of("3_jackson_12", "^[0-9]+_([a-z]+)_") == "jackson" and speaker_of("x", None) is None
+
+
+def test_own_corpus_options_on_a_spoken_digits_run_are_an_error(tmp_path):
+    from polydiff.errors import ConfigError
+
+    digits_run = SimpleNamespace(config=SimpleNamespace(dataset=SimpleNamespace(name="spoken-digits")))
+    with pytest.raises(ConfigError, match=r"\['speaker_pattern'\] apply to runs on your own corpus"):
+        IntelligibilityEvaluator(speaker_pattern="(x)").evaluate(digits_run, tmp_path)

@@ -59,7 +59,8 @@ SPEECH_EXPLANATIONS = {
         "(DTW on cepstra) among recordings cut from the corpus's own training split. 'samples' is the "
         "share of generated samples read as their prompt, 'real_held_out' the same for the real "
         "held-out recordings, recognised with templates of other speakers only when speakers are "
-        "known (option speaker_pattern): the ceiling. 'chance' is 1 / vocabulary."
+        "known (option speaker_pattern): the ceiling. Generated samples have no speaker and are read "
+        "with all templates. 'chance' is 1 / vocabulary."
     ),
 }
 

@@ -74,7 +74,7 @@ class IntelligibilityEvaluator(Evaluator):
         **corpus_options: Any,
     ):
         self.own_corpus = {**(own_corpus or {}), **corpus_options}
-        self.explicit_corpus = corpus is not None
+        self.explicit_corpus, self.max_prompts = corpus is not None, max_prompts
         root = Path(corpus) if corpus is not None else DIGITS_ROOT
         self.heldout = read_metadata(root / heldout, root / "wavs")[:max_prompts]
         self.references = read_metadata(root / references, root / "wavs")
@@ -99,6 +99,7 @@ class IntelligibilityEvaluator(Evaluator):
                 "length_scale": self.length_scale,
                 "temperature": self.temperature,
                 "keep_wavs": self.keep_wavs,
+                **({"max_prompts": self.max_prompts} if self.max_prompts is not None else {}),
                 **self.own_corpus,
             }
             try:
