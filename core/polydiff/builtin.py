@@ -64,3 +64,15 @@ def polydiff_samplers() -> list[Component]:
             description="Heun (2nd-order) steps on the probability-flow ODE (Karras et al. 2022)",
         ),
     ]
+
+
+@hookimpl
+def polydiff_evaluators() -> list[Component]:
+    return [
+        Component(
+            "own-data",
+            "polydiff.evaluation.evaluator:OwnDataEvaluator",
+            description="judges built from the run's own real data: caption classifier accuracy, "
+            "Frechet distance in its features, nearest-training-item memorisation (any modality)",
+        ),
+    ]

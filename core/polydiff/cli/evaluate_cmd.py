@@ -35,6 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: RUN/eval; runs/pretrained/NAME/eval for a pretrained name)",
     )
     p.add_argument("--num-per-prompt", type=int, default=4, help="samples per evaluation prompt")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the evaluator (JSON or text value; repeat for several), "
+        "e.g. --option max_prompts=8",
+    )
     add_sampling_arguments(p)
     add_progress_argument(p)
     p.set_defaults(func=run)
@@ -52,9 +60,13 @@ def run(args: argparse.Namespace) -> int:
     add_experts(pipe, args)
     pipe.progress = progress_enabled(args.no_progress)  # the evaluator's sampling shows its steps
     cfg = pipe.config
-    if cfg.evaluator is None:
-        raise ConfigError(f"modality '{cfg.modality}' registers no evaluator; nothing to score")
-    evaluator = pipe.registry.build("evaluator", cfg.evaluator.name, **cfg.evaluator.options)
+    # a modality without an evaluator of its own is judged by its data (the core's own-data judges)
+    name = cfg.evaluator.name if cfg.evaluator is not None else "own-data"
+    options = {**(cfg.evaluator.options if cfg.evaluator is not None else {}), **_options(args.option)}
+    try:
+        evaluator = pipe.registry.build("evaluator", name, **options)
+    except TypeError as exc:
+        raise ConfigError(f"evaluator '{name}': {exc}; check the --option names") from exc
     run_dir = run_dir_of(args.checkpoint, pipe.pretrained)
     out = resolve_directory(args.out or run_dir / "eval")
     before = files_under(out)
@@ -74,3 +86,19 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(metrics, indent=2, default=str))
     print_outputs(f"wrote in {out}:", written_since(out, before))
     return 0
+
+
+def _options(items: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` strings -> options (values parsed as JSON, else kept as text)."""
+    from polydiff.errors import ConfigError
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option expects KEY=VALUE (e.g. max_prompts=8), got '{item}'")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out

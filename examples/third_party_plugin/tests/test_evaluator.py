@@ -85,3 +85,31 @@ def test_evaluate_generates_scores_and_writes_metrics_and_a_picture(tmp_path):
     assert metrics["caption_accuracy"] == 1.0 and metrics["num_samples"] == 6
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     assert (tmp_path / "samples.png").stat().st_size > 0
+
+
+def test_other_datasets_are_judged_by_their_own_data(tmp_path):
+    """A run on another dataset gets the core's own-data judges: trained on that dataset's real
+    items, they read new real signals at the ceiling and noise near chance."""
+    data = {
+        split: SinesDataset(split, num_samples=120, seed=seed) for split, seed in (("train", 0), ("eval", 7))
+    }
+    fresh = SinesDataset("eval", num_samples=240, seed=11)
+    by_caption = {c: [fresh.signals[i] for i in range(len(fresh)) if fresh[i]["text"] == c] for c in CAPTIONS}
+
+    def pipeline_for(make):
+        def pipeline(prompts, *, num_per_prompt, **options):
+            wanted = [p for p in prompts for _ in range(num_per_prompt)]
+            return SimpleNamespace(samples=make(wanted), prompts=wanted, lengths=None)
+
+        pipeline.config = SimpleNamespace(dataset=SimpleNamespace(name="my-signals", options={}))
+        pipeline.registry = SimpleNamespace(build=lambda kind, name, split, **o: data[split])
+        pipeline.writer = lambda: SimpleNamespace(write_samples=lambda *a, **k: [])
+        return pipeline
+
+    evaluator = TimeseriesStatsEvaluator(own_data={"classifier_steps": 300, "classifier_width": 12})
+    real = pipeline_for(lambda ps: torch.stack([by_caption[p][i % 10] for i, p in enumerate(ps)]))
+    noise = pipeline_for(lambda ps: torch.randn(len(ps), 1, data["eval"].signals.shape[-1]))
+    good = evaluator.evaluate(real, tmp_path / "real", num_per_prompt=4)
+    bad = evaluator.evaluate(noise, tmp_path / "noise", num_per_prompt=4)
+    assert good["evaluator"] == "own-data" and good["caption_accuracy"]["real_held_out"] >= 0.85
+    assert good["caption_accuracy"]["samples"] >= 0.8 and bad["caption_accuracy"]["samples"] <= 0.4

@@ -71,13 +71,22 @@ class TimeseriesStatsEvaluator(Evaluator):
         prompts: Captions to generate (default: all six classes of ``sines``).
         writer_options: Options of the :class:`~polydiff_timeseries.writer.TimeseriesPngWriter`
             that draws ``samples.png`` next to ``metrics.json``.
+        own_data: Options of the core's own-data judges, which score runs on any dataset other
+            than ``sines`` (their captions are not the six classes these checks know).
     """
 
-    def __init__(self, *, prompts: Sequence[str] | None = None, writer_options: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        *,
+        prompts: Sequence[str] | None = None,
+        writer_options: dict[str, Any] | None = None,
+        own_data: dict[str, Any] | None = None,
+    ):
         self.prompts = list(prompts) if prompts is not None else list(CAPTIONS)
         for prompt in self.prompts:
             waveform_for(prompt)  # fail early on a prompt the checks cannot judge
         self.writer_options = dict(writer_options or {})
+        self.own_data = dict(own_data or {})
 
     def evaluate(
         self,
@@ -92,6 +101,20 @@ class TimeseriesStatsEvaluator(Evaluator):
     ) -> dict[str, Any]:
         from polydiff_timeseries.writer import TimeseriesPngWriter
 
+        config = getattr(pipeline, "config", None)
+        if config is not None and config.dataset.name != "sines":
+            # the judge depends on the run's dataset: other data is judged by its own real items
+            from polydiff.evaluation.evaluator import OwnDataEvaluator
+
+            return OwnDataEvaluator(**self.own_data).evaluate(
+                pipeline,
+                out_dir,
+                num_per_prompt=num_per_prompt,
+                sampler=sampler,
+                steps=steps,
+                guidance=guidance,
+                seed=seed,
+            )
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         output = pipeline(

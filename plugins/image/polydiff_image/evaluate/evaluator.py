@@ -1,4 +1,4 @@
-"""``image-checkers``: ``polydiff evaluate`` for image models trained on ``shapes`` or ``digits``.
+"""``image-checkers``: ``polydiff evaluate`` for image models; the judge depends on the run's dataset.
 
 Generates ``num_per_prompt`` images per evaluation prompt with the trained pipeline and
 scores them with checkers trained here on real data only (never on generated images):
@@ -9,6 +9,10 @@ scores them with checkers trained here on real data only (never on generated ima
   distance in its feature space.
 
 Writes ``metrics.json`` and ``samples.png`` (the first prompts, held-out ones marked) to ``out_dir``.
+
+Any other dataset (``folder``, a third-party one) is judged by its own real data
+(:class:`~polydiff_image.evaluate.own_data.ImageOwnDataEvaluator`): a caption classifier trained on
+real items, a Frechet distance in its features and a nearest-training-item memorisation check.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class ImageEvaluator(Evaluator):
         grid_prompts: How many prompts ``samples.png`` shows.
         shapes_train_samples, shapes_epochs: Training of the shape classifier.
         digits_epochs: Training of the digit classifier.
+        own_data / other options: Options of the own-data judges used for every other dataset
+            (see :class:`~polydiff.evaluation.evaluator.OwnDataEvaluator`), e.g. ``max_prompts``.
     """
 
     def __init__(
@@ -46,10 +52,13 @@ class ImageEvaluator(Evaluator):
         shapes_train_samples: int = 2000,
         shapes_epochs: int = 6,
         digits_epochs: int = 20,
+        own_data: dict[str, Any] | None = None,
+        **own_data_options: Any,
     ):
         self.checker_seed, self.grid_prompts = checker_seed, grid_prompts
         self.shapes_train_samples, self.shapes_epochs = shapes_train_samples, shapes_epochs
         self.digits_epochs = digits_epochs
+        self.own_data = {**(own_data or {}), **own_data_options}
 
     def evaluate(
         self,
@@ -65,9 +74,25 @@ class ImageEvaluator(Evaluator):
         dataset = pipeline.config.dataset
         name, options = dataset.name, dict(dataset.options)
         if name not in SUPPORTED:
+            from polydiff_image.evaluate.own_data import ImageOwnDataEvaluator
+
+            try:
+                judge = ImageOwnDataEvaluator(**{"seed": self.checker_seed, **self.own_data})
+            except TypeError as exc:
+                raise ConfigError(f"image-checkers option 'own_data': {exc}") from exc
+            return judge.evaluate(
+                pipeline,
+                out_dir,
+                num_per_prompt=num_per_prompt,
+                sampler=sampler,
+                steps=steps,
+                guidance=guidance,
+                seed=seed,
+            )
+        if self.own_data:
             raise ConfigError(
-                f"the image evaluator has checkers for the {' and '.join(SUPPORTED)} datasets only; "
-                f"this model was trained on '{name}'. Use `polydiff sample` to look at its images"
+                f"image-checkers options {sorted(self.own_data)} apply to runs on your own images; "
+                f"this run on '{name}' is judged by its purpose-made checkers, which take none of them"
             )
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

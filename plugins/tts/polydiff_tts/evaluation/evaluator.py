@@ -10,6 +10,10 @@ Metrics (all offline, none uses the generator's own networks):
   recording of the same sequence ("MCD-mel": not comparable with published MCD).
 * ``duration_error_s`` / ``duration_error_rel``: |generated - reference| length.
 * ``rtf``: synthesis time (diffusion + vocoder) / audio duration, on the pipeline's device.
+
+A run trained on another corpus (``ljspeech`` layout) is judged by that corpus instead: its held-out
+texts, its real recordings and templates cut from its training recordings
+(:class:`~polydiff_tts.evaluation.corpus.CorpusEvaluator`).
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ class IntelligibilityEvaluator(Evaluator):
         temperature: Sampling temperature (default: the checkpoint's ``sample`` section).
         word_penalty: Word-start cost of the recogniser.
         keep_wavs: How many generated WAVs (and one PNG of their mels) to write.
+        own_corpus / other options: Options of the
+            :class:`~polydiff_tts.evaluation.corpus.CorpusEvaluator` that judges runs on datasets
+            other than ``spoken-digits`` (when ``corpus`` is not given), e.g. ``speaker_pattern``.
     """
 
     def __init__(
@@ -63,7 +70,11 @@ class IntelligibilityEvaluator(Evaluator):
         temperature: float | None = None,
         word_penalty: float = 0.0,
         keep_wavs: int = 8,
+        own_corpus: dict[str, Any] | None = None,
+        **corpus_options: Any,
     ):
+        self.own_corpus = {**(own_corpus or {}), **corpus_options}
+        self.explicit_corpus, self.max_prompts = corpus is not None, max_prompts
         root = Path(corpus) if corpus is not None else DIGITS_ROOT
         self.heldout = read_metadata(root / heldout, root / "wavs")[:max_prompts]
         self.references = read_metadata(root / references, root / "wavs")
@@ -81,6 +92,34 @@ class IntelligibilityEvaluator(Evaluator):
         guidance: float = 1.0,
         seed: int = 0,
     ) -> dict[str, Any]:
+        if not self.explicit_corpus and pipeline.config.dataset.name != "spoken-digits":
+            from polydiff_tts.evaluation.corpus import CorpusEvaluator
+
+            options = {
+                "length_scale": self.length_scale,
+                "temperature": self.temperature,
+                "keep_wavs": self.keep_wavs,
+                **({"max_prompts": self.max_prompts} if self.max_prompts is not None else {}),
+                **self.own_corpus,
+            }
+            try:
+                judge = CorpusEvaluator(**options)
+            except TypeError as exc:
+                raise ConfigError(f"tts-intelligibility option 'own_corpus': {exc}") from exc
+            return judge.evaluate(
+                pipeline,
+                out_dir,
+                num_per_prompt=num_per_prompt,
+                sampler=sampler,
+                steps=steps,
+                guidance=guidance,
+                seed=seed,
+            )
+        if self.own_corpus:
+            raise ConfigError(
+                f"tts-intelligibility options {sorted(self.own_corpus)} apply to runs on your own corpus; "
+                "this run is judged on the digit sequences, which take none of them"
+            )
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         writer = pipeline.writer()

@@ -5,6 +5,9 @@ object's centroid track, colour accuracy, area stability (coefficient of variati
 temporal consistency (smooth centroid track; mean frame-to-frame change compared with real
 clips of the same prompts). Real clips from the dataset's ``eval`` split are scored by the
 same checkers as a reference, so every number has its ceiling next to it.
+
+These checks need the ``moving-shapes`` captions; a run on any other dataset (``video-folder``) is
+judged by its own real clips instead (:class:`~polydiff_video.evaluation.own_data.VideoOwnDataEvaluator`).
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import torch
 from torch import Tensor
 
 from polydiff.errors import ConfigError
+from polydiff.evaluation.evaluator import own_data_options
 from polydiff.interfaces import DiffusionDataset, Evaluator
 from polydiff_video.evaluation.checks import DEFAULT_CHECKS, CheckerConfig, ClipScore, score_clip, summarise
+from polydiff_video.evaluation.own_data import MOTION_DATASETS, VideoOwnDataEvaluator
 from polydiff_video.writers.gif import GifWriter
 
 if TYPE_CHECKING:
@@ -98,6 +103,9 @@ class VideoMotionEvaluator(Evaluator):
             ``held_out_prompts``, else its ``eval_prompts``).
         held_out: Which of ``prompts`` are held out (default: the dataset's ``held_out_prompts``).
         write_clips: Also write contact sheets and one GIF per prompt to ``out_dir``.
+        own_data: Options of the own-data judges used for datasets other than ``moving-shapes``
+            (see :class:`~polydiff.evaluation.evaluator.OwnDataEvaluator`; its option names may
+            also be given directly, e.g. ``classifier_steps``).
         checker options: Fields of :class:`CheckerConfig` (``threshold``, ``max_jerk``, ...).
     """
 
@@ -107,8 +115,11 @@ class VideoMotionEvaluator(Evaluator):
         held_out: Sequence[str] | None = None,
         write_clips: bool = True,
         fps: float = 8.0,
+        own_data: dict[str, Any] | None = None,
         **checker_options: Any,
     ) -> None:
+        flat, checker_options = own_data_options(checker_options)
+        self.own_data = {**(own_data or {}), **flat}
         self.prompts = list(prompts) if prompts is not None else None
         self.held_out = list(held_out) if held_out is not None else None
         self.write_clips = write_clips
@@ -135,6 +146,25 @@ class VideoMotionEvaluator(Evaluator):
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         cfg = pipeline.config
+        if cfg.dataset.name not in MOTION_DATASETS and self.prompts is None:
+            try:
+                judge = VideoOwnDataEvaluator(**self.own_data)
+            except TypeError as exc:
+                raise ConfigError(f"video-motion option 'own_data': {exc}") from exc
+            return judge.evaluate(
+                pipeline,
+                out_dir,
+                num_per_prompt=num_per_prompt,
+                sampler=sampler,
+                steps=steps,
+                guidance=guidance,
+                seed=seed,
+            )
+        if self.own_data:
+            raise ConfigError(
+                f"video-motion options {sorted(self.own_data)} apply to runs on your own clips; "
+                f"this run on '{cfg.dataset.name}' is judged by the motion checks, which take none of them"
+            )
         eval_set = pipeline.registry.build("dataset", cfg.dataset.name, split="eval", **cfg.dataset.options)
         seen, held = self._prompts(eval_set)
         prompts = seen + held
