@@ -108,3 +108,22 @@ def test_pipeline_sample_lengths_follow_predicted_durations(tiny_config, tts_reg
     assert slow.lengths == [round(2.6 * n) for n in tokens]
     assert slow.samples.shape[:2] == (2, 40)
     assert slow.samples.shape[-1] >= max(slow.lengths) and slow.samples.shape[-1] % 4 == 0
+
+
+def test_text_encoder_output_does_not_depend_on_padding():
+    """A text's prior and durations are the same alone and padded beside a longer text (DDP ranks and
+    batches pad to their own longest text)."""
+    import torch
+
+    from polydiff_tts.model.text_encoder import TextEncoder
+
+    torch.manual_seed(0)
+    enc = TextEncoder(vocab_size=20, out_channels=8, hidden=32, layers=2, heads=2, dropout=0.0).eval()
+    ids = torch.tensor([[5, 6, 7]])
+    with torch.no_grad():
+        mu, logd, _ = enc(ids, torch.tensor([3]))
+        padded = torch.cat([ids, torch.zeros(1, 9, dtype=torch.long)], dim=1)
+        mu_p, logd_p, mask = enc(padded, torch.tensor([3]))
+    torch.testing.assert_close(mu_p[..., :3], mu, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logd_p[:, :3], logd, atol=1e-5, rtol=1e-5)
+    assert mask[0, 0].tolist() == [1.0] * 3 + [0.0] * 9

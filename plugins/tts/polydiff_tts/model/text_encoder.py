@@ -97,7 +97,10 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         x = self.norm1(x + self.drop(self.attention(x, mask)))
-        x = self.norm2(x + self.drop(self.ffn(x * mask) * mask))
+        conv1, relu, drop, conv2 = self.ffn
+        # mask before each convolution: padding must not reach a real token, however long it is
+        h = conv2(drop(relu(conv1(x * mask))) * mask)
+        x = self.norm2(x + self.drop(h * mask))
         return x * mask
 
 
