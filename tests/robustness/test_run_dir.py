@@ -117,6 +117,24 @@ def test_a_second_live_training_is_refused_and_a_killed_one_leaves_no_lock(cli, 
     assert f"pid={os.getpid()}" in (trained / "train.lock").read_text()
 
 
+def test_resume_of_a_live_run_without_checkpoints_names_the_training(cli, tmp_path, capsys):
+    """Before the first checkpoint a live run is named as such, not as a run with nothing to resume."""
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(run / "train.lock")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert train(cli, run, "--resume", "--steps", "6") == 2
+        assert f"is in use by another training (pid {holder.pid} on testhost" in error_line(capsys)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert train(cli, run, "--resume", "--steps", "6") == 2
+    assert "holds no checkpoint to continue" in error_line(capsys)
+
+
 def test_retention_follows_the_runs_history_and_temporaries_are_cleaned(cli, trained, capsys):
     stale = trained / "checkpoints" / ".step-0000006-x1y2"
     stale.mkdir()

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from polydiff import plugins
     from polydiff.builder import build_dataset
     from polydiff.data_check import check_dataset
+    from polydiff.outputs import progress_enabled
     from polydiff.run_config import RunConfig
 
     registry = plugins.get_registry()
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         config.dataset.options["path"] = args.data_path
     config.apply_overrides(args.assignments)
     dataset = build_dataset(config, registry, args.split)
-    report = check_dataset(dataset, progress=not args.no_progress, full=True)
+    report = check_dataset(dataset, progress=progress_enabled(args.no_progress), full=True)
     report.name = f"{config.dataset.name} ({args.split} split)"
     print(report.summary())
     for label, problems in (("skipped", report.skipped), ("error", report.errors)):

@@ -37,6 +37,7 @@ def resume_point(run_dir: Path) -> Path:
     """The checkpoint ``run_dir/latest`` names, or a one-line CheckpointError (no fallback)."""
     from polydiff.training.checkpoint import resolve_checkpoint
 
+    RunLock(run_dir).check_free()  # a live training first: its checkpoints are still coming
     if not (run_dir / "latest").exists() and not (run_dir / "checkpoints").is_dir():
         raise CheckpointError(
             f"--resume: {run_dir} holds no checkpoint to continue; drop --resume to start a new run there"
@@ -95,10 +96,7 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise ConfigError(
-                f"{self.path.parent} is in use by another training ({self._owner()}); wait for it to "
-                "finish or stop it, or pass another --out"
-            ) from None
+            raise self._busy() from None
         os.ftruncate(fd, 0)
         command = " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv))
         os.write(
@@ -108,6 +106,24 @@ class RunLock:
         )
         self.fd = fd
         return self
+
+    def check_free(self) -> None:
+        """Raise the :meth:`acquire` error if another process holds the lock; take nothing."""
+        if not self.path.exists():
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._busy() from None
+        finally:
+            os.close(fd)
+
+    def _busy(self) -> ConfigError:
+        return ConfigError(
+            f"{self.path.parent} is in use by another training ({self._owner()}); wait for it to "
+            "finish or stop it, or pass another --out"
+        )
 
     def _owner(self) -> str:
         info: dict[str, str] = {}
