@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from polydiff import __version__
@@ -34,8 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Warnings as ``polydiff: warning: MESSAGE``, without the source line that raised them."""
+    print(f"polydiff: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not os.environ.get("POLYDIFF_DEBUG"):
+        warnings.showwarning = _one_line_warning
     try:
         return int(args.func(args) or 0)
     except PolydiffError as exc:
