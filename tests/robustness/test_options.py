@@ -66,12 +66,6 @@ def two_modalities():
     return Registry.from_plugins(toy_plugin, ("fake_grid", _grid_plugin()))
 
 
-@pytest.fixture
-def cli(toy_registry, monkeypatch):
-    monkeypatch.setattr(plugins, "get_registry", lambda: toy_registry)
-    return main
-
-
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory) -> Path:
     """A toy run trained for two steps (enough to sample from)."""

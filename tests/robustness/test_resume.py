@@ -9,39 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from robustness.cli_helpers import error_line, snapshot, train
 from safetensors.torch import save_file
 
-import polydiff.plugins as plugins
-from polydiff.cli.main import main
 from polydiff.errors import ConfigError
 from polydiff.run_config import RunConfig
 from polydiff.training.checkpoint import load_checkpoint, save_checkpoint
 from polydiff.training.trainer import Trainer
-
-
-@pytest.fixture
-def cli(toy_registry, monkeypatch):
-    monkeypatch.setattr(plugins, "get_registry", lambda: toy_registry)
-    return main
-
-
-def train(cli, run: Path, *extra: str) -> int:
-    return cli(["train", "toy", "--out", str(run), "--no-progress", *extra])
-
-
-def snapshot(run: Path) -> dict[str, tuple[bytes, int]]:
-    return {
-        str(p.relative_to(run)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted(run.rglob("*"))
-        if p.is_file() and p.name != "train.lock"
-    }
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture

@@ -35,15 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
     """Warnings as ``polydiff: warning: MESSAGE``, without the source line that raised them."""
-    print(f"polydiff: warning: {message}", file=file or sys.stderr)
+    return f"polydiff: warning: {message}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not os.environ.get("POLYDIFF_DEBUG"):
-        warnings.showwarning = _one_line_warning
+        warnings.formatwarning = _one_line_warning
     try:
         return int(args.func(args) or 0)
     except PolydiffError as exc:
