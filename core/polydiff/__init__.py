@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "cfg_model_fn": "polydiff.samplers.guidance",
     # networks
     "UNetConfig": "polydiff.nn.config",
+    "SpaceTimeConfig": "polydiff.nn.config",
     "UNet": "polydiff.nn.unet",
     # component interfaces
     "Conditioning": "polydiff.interfaces",
@@ -127,7 +128,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Writer,
         default_collate,
     )
-    from polydiff.nn.config import UNetConfig
+    from polydiff.nn.config import SpaceTimeConfig, UNetConfig
     from polydiff.nn.unet import UNet
     from polydiff.pipeline import DiffusionPipeline, PipelineOutput
     from polydiff.plugins import (

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from polydiff.diffusion.config import DiffusionConfig
 from polydiff.errors import CheckpointError, ConfigError
-from polydiff.nn.config import UNetConfig
+from polydiff.nn.config import LEGACY_SPACETIME_FIELDS, UNetConfig, upgrade_legacy_unet
 from polydiff.training.config import TrainConfig
 from polydiff.validation import check_sampling
 
@@ -155,7 +155,7 @@ class RunConfig:
             elif isinstance(target, dict):
                 target[name] = value
             elif dataclasses.is_dataclass(target):
-                setattr(self, section, _replace_fields(target, {name: value}, section))
+                setattr(self, section, _replace_nested(target, name, value, section))
             else:
                 raise ConfigError(
                     f"--set: unknown section '{section}' in '{item}'; known sections: "
@@ -210,7 +210,7 @@ class RunConfig:
             for key in ("dataset", "encoder", "conditioner", "writer", "evaluator"):
                 if d.get(key) is not None:
                     d[key] = ComponentRef(**d[key])
-            d["unet"] = _replace_fields(UNetConfig(), d.get("unet", {}), "unet")
+            d["unet"] = _replace_fields(UNetConfig(), upgrade_legacy_unet(d.get("unet", {})), "unet")
             d["diffusion"] = _replace_fields(DiffusionConfig(), d.get("diffusion", {}), "diffusion")
             train = dict(d.get("train", {}))
             train["loggers"] = tuple(train.get("loggers", ()))
@@ -246,11 +246,39 @@ def _replace_fields(obj: Any, values: dict[str, Any], section: str) -> Any:
     """dataclasses.replace with an error that names the section, the field and the known fields."""
     known = {f.name for f in dataclasses.fields(obj)}
     bad = sorted(set(values) - known)
+    moved = [name for name in bad if section == "unet" and name in LEGACY_SPACETIME_FIELDS]
+    if moved:
+        raise ConfigError(
+            f"unet.{moved[0]} is now part of the space-time UNet's own section unet.spacetime "
+            "(set by the video presets; null = full 3-D layers over three spatial axes); "
+            + (
+                "use --set unet.spacetime=true for it, --set unet.spacetime=null for full 3-D layers"
+                if moved[0] == "factorized"
+                else f"use --set unet.spacetime.{moved[0]}=..."
+            )
+        )
     if bad:
         close = [m for name in bad for m in difflib.get_close_matches(name, known, n=1)]
         hint = f" Did you mean {', '.join(repr(m) for m in close)}?" if close else ""
         raise ConfigError(f"unknown {section} field(s) {bad}.{hint} Known: {', '.join(sorted(known))}.")
     return dataclasses.replace(obj, **values)
+
+
+def _replace_nested(obj: Any, name: str, value: Any, section: str) -> Any:
+    """``obj`` with the field ``name`` set, where ``name`` may be a dotted path into a nested
+    config section (``spacetime.frame_norm``); the nested section must be set already."""
+    head, dot, rest = name.partition(".")
+    if not dot:
+        return _replace_fields(obj, {name: value}, section)
+    _replace_fields(obj, {head: getattr(obj, head, None)}, section)  # unknown heads fail here
+    inner = getattr(obj, head)
+    if not dataclasses.is_dataclass(inner):
+        raise ConfigError(
+            f"--set {section}.{name}: {section}.{head} is {json.dumps(inner, default=str)}, "
+            f"not a section with fields; set it first "
+            f"(e.g. --set {section}.{head}=true --set {section}.{name}=...)"
+        )
+    return _replace_fields(obj, {head: _replace_nested(inner, rest, value, f"{section}.{head}")}, section)
 
 
 #: Keys a run's ``sample`` section may hold (what the pipeline reads from it).

@@ -13,12 +13,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+#: Clips ``[B, C, T, H, W]`` go through the space-time UNet (``unet.spacetime``): rank 3 alone
+#: means three spatial axes to the core (full 3x3x3 layers, every axis downsampled).
 QUICK: dict[str, dict[str, Any]] = {
     # 2 px/frame (the default at 16 px is 1): 8 px of motion over the clean first half
     "dataset": {"frames": 8, "size": 16, "speed": 2},
     "unet": {
         "dims": 3,
-        "factorized": True,
+        "spacetime": {},
         "model_channels": 16,
         "channel_mult": (1, 2),
         "num_res_blocks": 1,
@@ -51,7 +53,6 @@ FULL: dict[str, dict[str, Any]] = {
     "dataset": {"frames": 8, "size": 32},
     "unet": {
         "dims": 3,
-        "factorized": True,
         "model_channels": 32,
         "channel_mult": (1, 2, 4),
         "num_res_blocks": 2,
@@ -63,9 +64,8 @@ FULL: dict[str, dict[str, Any]] = {
         # erase what is constant within a frame), a frame embedding in each attention block, and
         # the prompt in every ResBlock's scale/shift, not only at the attention levels.
         "coord_channels": True,
-        "frame_norm": False,
-        "frame_embedding": True,
         "pooled_context": True,
+        "spacetime": {"frame_norm": False, "frame_embedding": True},
     },
     "diffusion": {"schedule": "cosine", "prediction": "v"},
     "conditioner": {"dim": 128, "depth": 2, "heads": 4},
@@ -87,10 +87,8 @@ FULL: dict[str, dict[str, Any]] = {
 #: and the per-frame scale/shift of the prompt, which the expert below learns direction with.
 MOTION_FLAGS: dict[str, Any] = {
     "coord_channels": True,
-    "frame_norm": False,
-    "frame_embedding": True,
     "pooled_context": True,
-    "frame_modulation": True,
+    "spacetime": {"frame_norm": False, "frame_embedding": True, "frame_modulation": True},
 }
 
 
@@ -98,7 +96,7 @@ def expert_of(base: dict[str, dict[str, Any]], **train: Any) -> dict[str, dict[s
     """A high-noise expert for runs of ``base`` (a new dict; ``base`` is untouched): the motion
     flags, the plain v loss, timesteps 800..999 only, and ``train`` (steps, batch size, ...)."""
     preset = copy.deepcopy(base)
-    preset["unet"].update(MOTION_FLAGS)
+    preset["unet"].update(copy.deepcopy(MOTION_FLAGS))
     # the plain v loss: min-SNR weights a v error by SNR / (SNR + 1), under 0.1 at t >= 800
     preset["diffusion"]["min_snr_gamma"] = None
     preset["train"].update(timestep_range=(800, 1000), **train)
