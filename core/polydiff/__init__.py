@@ -21,7 +21,7 @@ from polydiff.errors import (
     TrainingDiverged,
     UnknownNameError,
 )
-from polydiff.records import Component, Modality, Pretrained
+from polydiff.records import Component, ComponentKind, Modality, Pretrained
 
 __version__ = "0.1.0"
 
@@ -83,6 +83,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "CheckpointError",
     "Component",
+    "ComponentKind",
     "ConfigError",
     "DataError",
     "MissingDependencyError",

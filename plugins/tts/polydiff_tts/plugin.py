@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polydiff import Component, Modality, hookimpl
+from polydiff import Component, ComponentKind, Modality, hookimpl
 
 REQUIRES = ("torchaudio", "soundfile")
 #: Held-out digit sequences (``corpora/digits/heldout.csv``; never spoken in training).
@@ -55,11 +55,31 @@ FULL: dict[str, dict[str, Any]] = {
 }
 
 
+#: The vocoder every installation has (the ``vocoder`` kind's built-in member).
+GRIFFIN_LIM = Component(
+    "griffin-lim",
+    "polydiff_tts.vocoders.griffin_lim:GriffinLimVocoder",
+    description="pseudo-inverse mel filterbank + Griffin-Lim phase (no training; robotic)",
+    requires=("torchaudio",),
+)
+
+
 @hookimpl
 def polydiff_addhooks(pluginmanager: Any) -> None:
     from polydiff_tts import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def polydiff_component_kinds() -> list[ComponentKind]:
+    return [
+        ComponentKind(
+            "vocoder",
+            hook="polydiff_tts_vocoders",
+            description="log-mel [n_mels, T] -> waveform; target(mel=MelConfig, **options)",
+        )
+    ]
 
 
 @hookimpl
@@ -153,6 +173,4 @@ def polydiff_evaluators() -> list[Component]:
 
 @hookimpl
 def polydiff_tts_vocoders() -> list[Component]:
-    from polydiff_tts.vocoders.registry import GRIFFIN_LIM
-
     return [GRIFFIN_LIM]
