@@ -33,7 +33,15 @@ DEFAULT_SAMPLE: dict[str, Any] = {
 
 @dataclass
 class ComponentRef:
-    """A component by name, with the options that build it."""
+    """A component by name, with the options that build it.
+
+    Attributes:
+        name: The component's registry name (``polydiff plugins`` lists them by kind).
+        options: Keyword options of the component's target, over the registry's defaults
+            (``--set dataset.size=32`` sets one). The encoder's and conditioner's are completed
+            when the model is built (``encoder.config()``, ``conditioner.config()``: a fitted
+            vocabulary, say), so a checkpoint rebuilds them as they were trained.
+    """
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
@@ -41,7 +49,28 @@ class ComponentRef:
 
 @dataclass
 class RunConfig:
-    """The whole configuration of a run (one ``config.json``)."""
+    """The whole configuration of a run (one ``config.json``).
+
+    Attributes:
+        modality: The modality's name (``image``, ``tts``, ``video``, ...).
+        dataset: The dataset component and its options (``--dataset``, ``--set dataset.X=...``).
+        encoder: The encoder between data and diffusion space (``--encoder``; ``identity``: none).
+        conditioner: What turns captions into the UNet's context (``--conditioner``).
+        writer: The writer of samples (the modality's); None for none.
+        evaluator: The evaluator of ``polydiff evaluate`` (the modality's); None for none.
+        unet: The network: :class:`~polydiff.nn.config.UNetConfig`.
+        diffusion: The forward process and loss: :class:`~polydiff.diffusion.config.DiffusionConfig`.
+        train: Optimisation and bookkeeping: :class:`~polydiff.training.config.TrainConfig`.
+        sample: Sampling defaults of the run (see :data:`SAMPLE_FIELDS`); ``polydiff sample``
+            options override them.
+        data_shape: ``[C, *spatial]`` of one data item. Filled in from the dataset when
+            training starts.
+        latent_shape: ``[C, *spatial]`` of the diffusion tensor. Filled in from the encoder when
+            the model is built.
+        preset: The modality preset the run started from (``quick``, ``full``, ...).
+        format_version: Version of this file's layout; a newer one than polydiff knows is refused.
+        polydiff_version: The polydiff version that wrote it.
+    """
 
     modality: str
     dataset: ComponentRef
@@ -281,17 +310,24 @@ def _replace_nested(obj: Any, name: str, value: Any, section: str) -> Any:
     return _replace_fields(obj, {head: _replace_nested(inner, rest, value, f"{section}.{head}")}, section)
 
 
-#: Keys a run's ``sample`` section may hold (what the pipeline reads from it).
-SAMPLE_KEYS = (
-    "sampler",
-    "steps",
-    "guidance",
-    "temperature",
-    "clip_denoised",
-    "dynamic_threshold",
-    "spacing",
-    "eta",
-)
+#: What each key of a run's ``sample`` section means (what the pipeline reads from it).
+SAMPLE_FIELDS: dict[str, str] = {
+    "sampler": "Sampler by registry name: ``ddpm``, ``ddim``, ``dpmpp-2m``, ``euler``, ``heun`` "
+    "or a plugin's (``polydiff plugins``).",
+    "steps": "Sampling steps (Heun makes ``2 * steps - 1`` network evaluations, the others one each).",
+    "guidance": "Classifier-free guidance scale: 1 = the conditional prediction only, 0 = unconditional.",
+    "temperature": "The initial noise is ``N(0, I / temperature)`` (around the conditioner's prior "
+    "mean, if any): above 1, samples nearer the mean.",
+    "clip_denoised": "Clamp each predicted x0 to ``[-1, 1]`` (true) or ``[-b, b]`` (a number b); "
+    "false = no clamp.",
+    "dynamic_threshold": "Imagen's dynamic thresholding of predicted x0 at this percentile of "
+    "``|x0|`` (e.g. 0.995); unset = off.",
+    "spacing": "Which timesteps a few-step sampler visits: ``leading``, ``trailing`` or "
+    "``linspace`` (not the Karras samplers, which use Karras noise levels).",
+    "eta": "DDIM's stochasticity: 0 = deterministic, 1 = DDPM-like.",
+}
+#: Keys a run's ``sample`` section may hold.
+SAMPLE_KEYS = tuple(SAMPLE_FIELDS)
 
 
 def check_sample_section(sample: dict[str, Any], registry: Registry) -> None:
