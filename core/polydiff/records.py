@@ -108,7 +108,10 @@ class Modality:
 
     Attributes:
         name: ``"image"``, ``"tts"``, ``"video"``, ...
-        rank: Number of spatial dims of the diffusion tensor ``[B, C, *spatial]`` (1, 2 or 3).
+        rank: Number of spatial dims of the diffusion tensor ``[B, C, *spatial]`` (1, 2 or 3);
+            it sets ``unet.dims``. Rank 3 is three spatial axes alike (a volume: full 3-D
+            layers); a video modality's presets also set ``unet.spacetime``, which makes the
+            first axis time (the space-time UNet).
         description: One line shown by ``polydiff plugins``.
         default_dataset / default_encoder / default_conditioner / writer / evaluator:
             Component names (of their kinds) used when the CLI is not told otherwise.
