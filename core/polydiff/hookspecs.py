@@ -17,8 +17,8 @@ implements some of the hooks below, marked with :data:`polydiff.hookimpl`::
                           description="synthetic sine waves with captions")]
 
 Every hook takes no arguments (unless stated) and returns a list of records. Names
-must be unique within their kind across all installed plugins: a clash is an error
-naming both distributions. Code is referenced by import string and imported on first
+must be unique within their kind across all installed plugins: a clash skips the later
+plugin with a report naming both distributions. Code is referenced by import string and imported on first
 use, so ``polydiff plugins`` stays fast however many plugins are installed.
 
 What each referenced object must be is stated per hook; the base classes live in
