@@ -508,3 +508,81 @@ def test_the_pip_installed_template_plugin_is_discovered():
     assert registry.component("evaluator", modality.evaluator).modality == "timeseries"
     assert registry.component("conditioner", modality.default_conditioner).plugin == "polydiff"
     assert registry.failures == []
+
+
+# -- component kinds declared by plugins -----------------------------------------------------
+
+
+class _KindPlugin:
+    """Declares the kind ``widget`` (hook ``polydiff_test_widgets``) and contributes one."""
+
+    @hookimpl
+    def polydiff_addhooks(self, pluginmanager):
+        import pluggy
+
+        class Specs:
+            @pluggy.HookspecMarker("polydiff")
+            def polydiff_test_widgets(self):
+                """Return widget components."""
+
+        pluginmanager.add_hookspecs(Specs)
+
+    @hookimpl
+    def polydiff_component_kinds(self):
+        from polydiff import ComponentKind
+
+        return [ComponentKind("widget", hook="polydiff_test_widgets", description="a test kind")]
+
+    @hookimpl
+    def polydiff_test_widgets(self):
+        return [Component("cog", "json:dumps")]
+
+
+class _OtherWidgets:
+    @hookimpl
+    def polydiff_test_widgets(self):
+        return [Component("gear", "json:loads")]
+
+
+def test_a_plugin_declared_kind_is_indexed_built_and_reported_like_a_builtin_one():
+    registry = Registry.from_plugins(("widgets", _KindPlugin()), ("more", _OtherWidgets()))
+    assert registry.kinds()[-1] == "widget" and registry.names("widget") == ["cog", "gear"]
+    assert registry.component("widget", "gear").plugin == "more"
+    assert registry.build("widget", "cog", obj=[1]) == "[1]"
+    with pytest.raises(UnknownNameError, match=r"unknown widget 'cgo'\. Did you mean 'cog'\?"):
+        registry.component("widget", "cgo")
+    info = {entry["name"]: entry for entry in json.loads(json.dumps(registry.plugins_info()))}
+    assert info["widgets"]["kinds"] == [
+        {"name": "widget", "hook": "polydiff_test_widgets", "description": "a test kind"}
+    ]
+    assert [c["name"] for c in info["more"]["components"]["widget"]] == ["gear"]
+
+
+def test_a_kind_declared_twice_skips_the_later_plugin():
+    class Again:  # the hook's spec is the first plugin's
+        @hookimpl
+        def polydiff_component_kinds(self):
+            from polydiff import ComponentKind
+
+            return [ComponentKind("widget", hook="polydiff_test_widgets")]
+
+        @hookimpl
+        def polydiff_test_widgets(self):
+            return [Component("other", "json:dumps")]
+
+    class SamplerKind:
+        @hookimpl
+        def polydiff_component_kinds(self):
+            from polydiff import ComponentKind
+
+            return [ComponentKind("sampler", hook="polydiff_samplers")]
+
+    with pytest.warns(PluginLoadWarning) as caught:
+        registry = Registry.from_plugins(
+            ("widgets", _KindPlugin()), ("again", Again()), ("samp", SamplerKind())
+        )
+    assert len([w for w in caught if issubclass(w.category, PluginLoadWarning)]) == 2
+    failures = {f.name: f for f in registry.failures}
+    assert "component kind 'widget' is declared by plugin 'widgets'" in failures["again"].error
+    assert "component kind 'sampler' is declared by the core already" in failures["samp"].error
+    assert registry.names("widget") == ["cog"]
