@@ -48,7 +48,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "sample": {"sampler": "ddim", "steps": 10, "temperature": 3.0, "guidance": 1.0},
 }
 #: Twice the batch and 25% more steps than ``quick`` (same networks, measured to fit ~10 min on
-#: 2 CPU cores); its figures are in docs/benchmarks.md ("## TTS").
+#: 2 CPU cores); its figures are in docs/research/tts.md.
 FULL: dict[str, dict[str, Any]] = {
     **QUICK,
     "train": {**QUICK["train"], "steps": 1000, "batch_size": 16, "ema_decay": 0.998},
