@@ -586,3 +586,14 @@ def test_a_kind_declared_twice_skips_the_later_plugin():
     assert "component kind 'widget' is declared by plugin 'widgets'" in failures["again"].error
     assert "component kind 'sampler' is declared by the core already" in failures["samp"].error
     assert registry.names("widget") == ["cog"]
+
+
+def test_one_plugin_naming_a_component_twice_is_skipped():
+    class Twice:
+        @hookimpl
+        def polydiff_datasets(self) -> list[Component]:
+            return [Component("dup", "json:dumps"), Component("dup", "json:loads")]
+
+    with pytest.warns(PluginLoadWarning, match=r"returns two of dataset 'dup'"):
+        registry = Registry.from_plugins(("twice", Twice()))
+    assert "dup" not in registry.names("dataset")

@@ -142,7 +142,12 @@ class Registry:
         }
         names = [("modality", m.name) for m in modalities]
         names += [(kind, r.name) for kind, rs in records.items() for r in rs]
+        seen: set[tuple[str, str]] = set()
         for kind, name in names:  # check every name first: a plugin is indexed whole or not at all
+            if (kind, name) in seen:
+                hook = MODALITY_HOOK if kind == "modality" else self._kinds[kind].hook
+                raise _Skip(f"returns two of {kind} '{name}'; names must be unique within a kind", hook)
+            seen.add((kind, name))
             other = self._owners.get((kind, name))
             if other is not None:
                 hook = MODALITY_HOOK if kind == "modality" else self._kinds[kind].hook
