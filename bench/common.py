@@ -20,8 +20,11 @@ import torch
 
 #: Repository root (``bench/..``).
 ROOT = Path(__file__).resolve().parent.parent
-#: The page whose sections the benchmarks rewrite.
+#: The headline page (written by hand from the research pages below).
 BENCHMARKS_PAGE = ROOT / "docs" / "benchmarks.md"
+#: The research pages whose sections the benchmarks rewrite (linked from the headline page).
+SPEED_PAGE = ROOT / "docs" / "research" / "speed.md"
+SAMPLERS_PAGE = ROOT / "docs" / "research" / "samplers.md"
 BENCHMARKS_HEADER = (
     "# Benchmarks\n\n"
     "Measured on the development machine; every section says how to reproduce its numbers "

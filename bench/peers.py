@@ -18,7 +18,7 @@ Usage::
 
     python bench/peers.py                          # both settings, 7 rounds, writes bench/results/peers.json
     python bench/peers.py --rounds 3 --settings 16x16-b64
-    python bench/peers.py --write-docs             # also rewrites the section in docs/benchmarks.md
+    python bench/peers.py --write-docs             # also rewrites the section in docs/research/speed.md
     python bench/peers.py --max-load 2.5 --wait 3600   # wait for a quiet machine first
     python bench/peers.py --device cuda --modes fp32 bf16 bf16+compile   # bench/results/peers-cuda.json
 """
@@ -42,9 +42,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    BENCHMARKS_PAGE,
     CLOCKS,
     ROOT,
+    SPEED_PAGE,
     MachineState,
     alternate,
     gpu_description,
@@ -610,8 +610,8 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results, findings)
     section = SECTION_GPU if results.get("device", "cpu") == "cuda" else SECTION
     if args.write_docs:
-        replace_section(BENCHMARKS_PAGE, section, text)
-        print(f"wrote '{section}' in {BENCHMARKS_PAGE}")
+        replace_section(SPEED_PAGE, section, text)
+        print(f"wrote '{section}' in {SPEED_PAGE}")
     else:
         print(text)
     return 0

@@ -42,7 +42,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCHMARKS_PAGE, ROOT, MachineState, markdown_table, replace_section  # noqa: E402
+from common import ROOT, SAMPLERS_PAGE, MachineState, markdown_table, replace_section  # noqa: E402
 from line_chart import Panel, Series, draw_line_chart, nice_ceiling  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -356,7 +356,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> Path:
 
 def render(results: list[dict[str, Any]], figure: Path, findings: str = "") -> str:
     """The Markdown body of the docs section; ``findings`` (Markdown) is appended as is."""
-    rel = os.path.relpath(figure, BENCHMARKS_PAGE.parent)
+    rel = os.path.relpath(figure, SAMPLERS_PAGE.parent)
     parts = [
         "Each sampler at 5, 10, 20, 50 and 100 network evaluations (NFE) and DDPM at 1000 steps (the "
         "reference, also with predicted x0 clipped to [-1, 1], see below), scored by the image plugin's "
@@ -515,7 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         help="where the evaluator's sample grids and metrics.json go",
     )
     p.add_argument("--figure", type=Path, default=FIGURE)
-    p.add_argument("--write-docs", action="store_true", help=f"rewrite '{SECTION}' in docs/benchmarks.md")
+    p.add_argument(
+        "--write-docs", action="store_true", help=f"rewrite '{SECTION}' in docs/research/samplers.md"
+    )
     p.add_argument("--from-json", action="store_true", help="redraw figure and docs from the saved results")
     args = p.parse_args(argv)
 
@@ -576,8 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"figure in {args.figure}")
     text = render(results, args.figure, FINDINGS.read_text() if FINDINGS.exists() else "")
     if args.write_docs:
-        replace_section(BENCHMARKS_PAGE, SECTION, text)
-        print(f"wrote '{SECTION}' in {BENCHMARKS_PAGE}")
+        replace_section(SAMPLERS_PAGE, SECTION, text)
+        print(f"wrote '{SECTION}' in {SAMPLERS_PAGE}")
     else:
         print(text)
     return 0

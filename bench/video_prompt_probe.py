@@ -1,6 +1,6 @@
 """How much a video checkpoint's output depends on each word of its prompt.
 
-Two probes of a ``moving-shapes`` run (docs/benchmarks.md, "Video"):
+Two probes of a ``moving-shapes`` run (docs/research/video.md):
 
 1. **x0 sensitivity.** From one batch of pure noise ``x_T`` presented at timestep ``t``, the
    UNet's x0 estimate for ``"a green square moving left"`` against the same prompt with another

@@ -21,7 +21,7 @@ from polydiff.errors import (
     TrainingDiverged,
     UnknownNameError,
 )
-from polydiff.records import Component, Modality, Pretrained
+from polydiff.records import Component, ComponentKind, Modality, Pretrained
 
 __version__ = "0.1.0"
 
@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "cfg_model_fn": "polydiff.samplers.guidance",
     # networks
     "UNetConfig": "polydiff.nn.config",
+    "SpaceTimeConfig": "polydiff.nn.config",
     "UNet": "polydiff.nn.unet",
     # component interfaces
     "Conditioning": "polydiff.interfaces",
@@ -82,6 +83,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "CheckpointError",
     "Component",
+    "ComponentKind",
     "ConfigError",
     "DataError",
     "MissingDependencyError",
@@ -127,7 +129,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Writer,
         default_collate,
     )
-    from polydiff.nn.config import UNetConfig
+    from polydiff.nn.config import SpaceTimeConfig, UNetConfig
     from polydiff.nn.unet import UNet
     from polydiff.pipeline import DiffusionPipeline, PipelineOutput
     from polydiff.plugins import (

@@ -17,8 +17,8 @@ implements some of the hooks below, marked with :data:`polydiff.hookimpl`::
                           description="synthetic sine waves with captions")]
 
 Every hook takes no arguments (unless stated) and returns a list of records. Names
-must be unique within their kind across all installed plugins: a clash is an error
-naming both distributions. Code is referenced by import string and imported on first
+must be unique within their kind across all installed plugins: a clash skips the later
+plugin with a report naming both distributions. Code is referenced by import string and imported on first
 use, so ``polydiff plugins`` stays fast however many plugins are installed.
 
 What each referenced object must be is stated per hook; the base classes live in
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import pluggy
 
-from polydiff.records import Component, Modality, Pretrained
+from polydiff.records import Component, ComponentKind, Modality, Pretrained
 
 hookspec = pluggy.HookspecMarker("polydiff")
 
@@ -172,4 +172,21 @@ def polydiff_pretrained() -> list[Pretrained]:
 
         Pretrained("video-moving", package="polydiff_video", path="pretrained/video-moving",
                    modality="video", experts=("video-moving-high-noise",))
+    """
+
+
+@hookspec
+def polydiff_component_kinds() -> list[ComponentKind]:
+    """Return kinds of components this plugin adds (besides the core's datasets, encoders, ...).
+
+    Each :class:`~polydiff.ComponentKind` names the kind and the hook that returns its
+    components; add that hook's spec in ``polydiff_addhooks``. Any plugin may then implement
+    the hook, and the registry treats the kind like a built-in one (``registry.names(kind)``,
+    ``registry.build(kind, name, ...)``, clashes, ``polydiff plugins``). The TTS plugin's
+    vocoders::
+
+        @hookimpl
+        def polydiff_component_kinds():
+            return [ComponentKind("vocoder", hook="polydiff_tts_vocoders",
+                                  description="log-mel -> waveform")]
     """

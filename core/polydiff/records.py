@@ -15,7 +15,9 @@ from typing import Any
 
 from polydiff.errors import MissingDependencyError, PluginError
 
-#: The kinds of named components a plugin can contribute, one hook each.
+#: The kinds of named components the core defines, one hook each (``polydiff_{kind}s``, but
+#: ``polydiff_pretrained``). A new built-in kind is one entry here plus its hook spec in
+#: :mod:`polydiff.hookspecs`; a plugin adds a kind of its own with a :class:`ComponentKind`.
 COMPONENT_KINDS = (
     "dataset",
     "encoder",
@@ -80,12 +82,36 @@ class Component:
 
 
 @dataclass(frozen=True)
+class ComponentKind:
+    """A kind of named component that a plugin adds for other plugins to contribute to.
+
+    The plugin adds the hook spec (through ``polydiff_addhooks``) and returns this record from
+    ``polydiff_component_kinds``; every plugin's ``hook`` then contributes
+    :class:`Component` records of the kind, which the registry indexes, checks and reports
+    like the built-in kinds: ``registry.build("vocoder", "griffin-lim", mel=...)``.
+
+    Attributes:
+        name: The kind (``"vocoder"``): unique among kinds, the built-in ones included.
+        hook: The hook that returns its components (``"polydiff_tts_vocoders"``).
+        description: One line: what a component of this kind is and how it is called.
+    """
+
+    name: str
+    hook: str
+    description: str = ""
+    plugin: str = ""  # distribution that declared it; filled in by the registry
+
+
+@dataclass(frozen=True)
 class Modality:
     """A data modality: what a diffusion model over it needs by default.
 
     Attributes:
         name: ``"image"``, ``"tts"``, ``"video"``, ...
-        rank: Number of spatial dims of the diffusion tensor ``[B, C, *spatial]`` (1, 2 or 3).
+        rank: Number of spatial dims of the diffusion tensor ``[B, C, *spatial]`` (1, 2 or 3);
+            it sets ``unet.dims``. Rank 3 is three spatial axes alike (a volume: full 3-D
+            layers); a video modality's presets also set ``unet.spacetime``, which makes the
+            first axis time (the space-time UNet).
         description: One line shown by ``polydiff plugins``.
         default_dataset / default_encoder / default_conditioner / writer / evaluator:
             Component names (of their kinds) used when the CLI is not told otherwise.

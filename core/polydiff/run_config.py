@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from polydiff.diffusion.config import DiffusionConfig
 from polydiff.errors import CheckpointError, ConfigError
-from polydiff.nn.config import UNetConfig
+from polydiff.nn.config import LEGACY_SPACETIME_FIELDS, UNetConfig, upgrade_legacy_unet
 from polydiff.training.config import TrainConfig
 from polydiff.validation import check_sampling
 
@@ -33,7 +33,15 @@ DEFAULT_SAMPLE: dict[str, Any] = {
 
 @dataclass
 class ComponentRef:
-    """A component by name, with the options that build it."""
+    """A component by name, with the options that build it.
+
+    Attributes:
+        name: The component's registry name (``polydiff plugins`` lists them by kind).
+        options: Keyword options of the component's target, over the registry's defaults
+            (``--set dataset.size=32`` sets one). The encoder's and conditioner's are completed
+            when the model is built (``encoder.config()``, ``conditioner.config()``: a fitted
+            vocabulary, say), so a checkpoint rebuilds them as they were trained.
+    """
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
@@ -41,7 +49,28 @@ class ComponentRef:
 
 @dataclass
 class RunConfig:
-    """The whole configuration of a run (one ``config.json``)."""
+    """The whole configuration of a run (one ``config.json``).
+
+    Attributes:
+        modality: The modality's name (``image``, ``tts``, ``video``, ...).
+        dataset: The dataset component and its options (``--dataset``, ``--set dataset.X=...``).
+        encoder: The encoder between data and diffusion space (``--encoder``; ``identity``: none).
+        conditioner: What turns captions into the UNet's context (``--conditioner``).
+        writer: The writer of samples (the modality's); None for none.
+        evaluator: The evaluator of ``polydiff evaluate`` (the modality's); None for none.
+        unet: The network: :class:`~polydiff.nn.config.UNetConfig`.
+        diffusion: The forward process and loss: :class:`~polydiff.diffusion.config.DiffusionConfig`.
+        train: Optimisation and bookkeeping: :class:`~polydiff.training.config.TrainConfig`.
+        sample: Sampling defaults of the run (see :data:`SAMPLE_FIELDS`); ``polydiff sample``
+            options override them.
+        data_shape: ``[C, *spatial]`` of one data item. Filled in from the dataset when
+            training starts.
+        latent_shape: ``[C, *spatial]`` of the diffusion tensor. Filled in from the encoder when
+            the model is built.
+        preset: The modality preset the run started from (``quick``, ``full``, ...).
+        format_version: Version of this file's layout; a newer one than polydiff knows is refused.
+        polydiff_version: The polydiff version that wrote it.
+    """
 
     modality: str
     dataset: ComponentRef
@@ -155,7 +184,7 @@ class RunConfig:
             elif isinstance(target, dict):
                 target[name] = value
             elif dataclasses.is_dataclass(target):
-                setattr(self, section, _replace_fields(target, {name: value}, section))
+                setattr(self, section, _replace_nested(target, name, value, section))
             else:
                 raise ConfigError(
                     f"--set: unknown section '{section}' in '{item}'; known sections: "
@@ -210,7 +239,7 @@ class RunConfig:
             for key in ("dataset", "encoder", "conditioner", "writer", "evaluator"):
                 if d.get(key) is not None:
                     d[key] = ComponentRef(**d[key])
-            d["unet"] = _replace_fields(UNetConfig(), d.get("unet", {}), "unet")
+            d["unet"] = _replace_fields(UNetConfig(), upgrade_legacy_unet(d.get("unet", {})), "unet")
             d["diffusion"] = _replace_fields(DiffusionConfig(), d.get("diffusion", {}), "diffusion")
             train = dict(d.get("train", {}))
             train["loggers"] = tuple(train.get("loggers", ()))
@@ -246,6 +275,17 @@ def _replace_fields(obj: Any, values: dict[str, Any], section: str) -> Any:
     """dataclasses.replace with an error that names the section, the field and the known fields."""
     known = {f.name for f in dataclasses.fields(obj)}
     bad = sorted(set(values) - known)
+    moved = [name for name in bad if section == "unet" and name in LEGACY_SPACETIME_FIELDS]
+    if moved:
+        raise ConfigError(
+            f"unet.{moved[0]} is now part of the space-time UNet's own section unet.spacetime "
+            "(set by the video presets; null = full 3-D layers over three spatial axes); "
+            + (
+                "use --set unet.spacetime=true for it, --set unet.spacetime=null for full 3-D layers"
+                if moved[0] == "factorized"
+                else f"use --set unet.spacetime.{moved[0]}=..."
+            )
+        )
     if bad:
         close = [m for name in bad for m in difflib.get_close_matches(name, known, n=1)]
         hint = f" Did you mean {', '.join(repr(m) for m in close)}?" if close else ""
@@ -253,17 +293,41 @@ def _replace_fields(obj: Any, values: dict[str, Any], section: str) -> Any:
     return dataclasses.replace(obj, **values)
 
 
-#: Keys a run's ``sample`` section may hold (what the pipeline reads from it).
-SAMPLE_KEYS = (
-    "sampler",
-    "steps",
-    "guidance",
-    "temperature",
-    "clip_denoised",
-    "dynamic_threshold",
-    "spacing",
-    "eta",
-)
+def _replace_nested(obj: Any, name: str, value: Any, section: str) -> Any:
+    """``obj`` with the field ``name`` set, where ``name`` may be a dotted path into a nested
+    config section (``spacetime.frame_norm``); the nested section must be set already."""
+    head, dot, rest = name.partition(".")
+    if not dot:
+        return _replace_fields(obj, {name: value}, section)
+    _replace_fields(obj, {head: getattr(obj, head, None)}, section)  # unknown heads fail here
+    inner = getattr(obj, head)
+    if not dataclasses.is_dataclass(inner):
+        raise ConfigError(
+            f"--set {section}.{name}: {section}.{head} is {json.dumps(inner, default=str)}, "
+            f"not a section with fields; set it first "
+            f"(e.g. --set {section}.{head}=true --set {section}.{name}=...)"
+        )
+    return _replace_fields(obj, {head: _replace_nested(inner, rest, value, f"{section}.{head}")}, section)
+
+
+#: What each key of a run's ``sample`` section means (what the pipeline reads from it).
+SAMPLE_FIELDS: dict[str, str] = {
+    "sampler": "Sampler by registry name: ``ddpm``, ``ddim``, ``dpmpp-2m``, ``euler``, ``heun`` "
+    "or a plugin's (``polydiff plugins``).",
+    "steps": "Sampling steps (Heun makes ``2 * steps - 1`` network evaluations, the others one each).",
+    "guidance": "Classifier-free guidance scale: 1 = the conditional prediction only, 0 = unconditional.",
+    "temperature": "The initial noise is ``N(0, I / temperature)`` (around the conditioner's prior "
+    "mean, if any): above 1, samples nearer the mean.",
+    "clip_denoised": "Clamp each predicted x0 to ``[-1, 1]`` (true) or ``[-b, b]`` (a number b); "
+    "false = no clamp.",
+    "dynamic_threshold": "Imagen's dynamic thresholding of predicted x0 at this percentile of "
+    "``|x0|`` (e.g. 0.995); unset = off.",
+    "spacing": "Which timesteps a few-step sampler visits: ``leading``, ``trailing`` or "
+    "``linspace`` (not the Karras samplers, which use Karras noise levels).",
+    "eta": "DDIM's stochasticity: 0 = deterministic, 1 = DDPM-like.",
+}
+#: Keys a run's ``sample`` section may hold.
+SAMPLE_KEYS = tuple(SAMPLE_FIELDS)
 
 
 def check_sample_section(sample: dict[str, Any], registry: Registry) -> None:

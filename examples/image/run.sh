@@ -3,7 +3,7 @@
 # training), a latent (VAE) model on real handwritten digits, their pictures and their scores.
 #
 #   bash examples/image/run.sh                 # quick preset (about 15 minutes on 2 CPU cores)
-#   PRESET=full bash examples/image/run.sh     # the configuration of docs/benchmarks.md ("Image")
+#   PRESET=full bash examples/image/run.sh     # the configuration of docs/research/image.md
 #   OUT=/tmp/image bash examples/image/run.sh  # where the runs go (default: runs/image-$PRESET)
 set -euo pipefail
 

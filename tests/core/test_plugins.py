@@ -119,28 +119,57 @@ def test_strict_mode_makes_an_import_failure_fatal(fake_site, monkeypatch):
     assert isinstance(info.value.__cause__, ImportError)
 
 
-def test_duplicate_component_name_is_an_error_naming_both_distributions(fake_site):
+def test_duplicate_component_name_skips_the_later_plugin_naming_both_distributions(fake_site):
+    """Changed by issue 16: a clash used to make every command fail (PluginError); now the later
+    plugin is skipped with one report naming both distributions, and the first keeps working."""
     fake_site("fake-waves", "pd_fake_waves", version="1.0")
     fake_site("fake-clash", "pd_fake_clash", version="0.4")
 
-    with pytest.raises(PluginError) as info:
-        discover("waves", "clash")
+    with pytest.warns(PluginLoadWarning) as caught:
+        registry = discover("waves", "clash")
 
-    message = str(info.value)
+    # Loaded in (distribution, name) order: fake-clash first, so fake-waves is the later one.
+    assert len([w for w in caught if issubclass(w.category, PluginLoadWarning)]) == 1
+    [failure] = registry.failures
+    assert (failure.name, failure.distribution, failure.hook) == ("waves", "fake-waves", "polydiff_datasets")
+    message = str(failure)
     assert "dataset 'fake-sines'" in message
     assert "fake-waves 1.0" in message and "fake-clash 0.4" in message
-    assert ENV_DISABLE in message
+    assert f"{ENV_DISABLE}=waves" in message
+    assert registry.component("dataset", "fake-sines").plugin == "fake-clash"
+    assert registry.manager.plugin("waves") is None
+    assert registry.names("sampler") == BUILTIN_SAMPLERS  # none of the skipped plugin's components
+
+
+def test_a_clash_is_fatal_in_strict_mode(fake_site, monkeypatch):
+    fake_site("fake-waves", "pd_fake_waves", version="1.0")
+    fake_site("fake-clash", "pd_fake_clash", version="0.4")
+    monkeypatch.setenv(ENV_STRICT, "1")
+
+    with pytest.raises(
+        PluginError, match=r"dataset 'fake-sines' is provided by two plugins.*fake-clash 0\.4"
+    ):
+        discover("waves", "clash")
 
 
 def test_clash_with_a_builtin_name_suggests_disabling_the_plugin_not_the_core():
+    """Changed by issue 16: the impostor is skipped with a report (it used to raise PluginError)."""
+
     class Impostor:
         @hookimpl
         def polydiff_samplers(self) -> list[Component]:
             return [Component("ddim", "impostor:DDIM")]
 
-    with pytest.raises(PluginError, match=r"sampler 'ddim'.*polydiff 0\.1\.0.*impostor") as info:
-        Registry.from_plugins(("impostor", Impostor()))
-    assert f"{ENV_DISABLE}=impostor" in str(info.value)
+        @hookimpl
+        def polydiff_datasets(self) -> list[Component]:
+            return [Component("impostor-data", "impostor:Data")]
+
+    with pytest.warns(PluginLoadWarning, match=r"sampler 'ddim'.*polydiff 0\.1\.0.*impostor"):
+        registry = Registry.from_plugins(("impostor", Impostor()))
+    [failure] = registry.failures
+    assert f"{ENV_DISABLE}=impostor" in failure.fix and "the core keeps the name" in failure.error
+    assert registry.component("sampler", "ddim").plugin == "polydiff"
+    assert "impostor-data" not in registry.names("dataset")  # a plugin is indexed whole or not at all
 
 
 def test_two_distributions_with_the_same_entry_point_name(fake_site):
@@ -430,12 +459,17 @@ def test_plugins_command_json(fake_site, monkeypatch, capsys):
 
 
 def test_plugins_command_reports_a_clash_as_an_error(fake_site, monkeypatch, capsys):
+    """Changed by issue 16: the clash is listed as the later plugin's failure (exit 1), and the
+    other plugins are listed as usual (before: only the error, on stderr)."""
     fake_site("fake-waves", "pd_fake_waves")
     fake_site("fake-clash", "pd_fake_clash")
     monkeypatch.setenv(ENV_LOAD, "waves,clash")
 
     assert _run_plugins_command() == 1
-    assert "dataset 'fake-sines' is provided by two plugins" in capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "dataset 'fake-sines' is provided by two plugins" in out
+    assert "Failed to load (1):" in out and "waves  fake-waves 1.0 [polydiff_datasets]" in out
+    assert "fake-clash 1.0  (plugin 'clash', pd_fake_clash)" in out and "fake-sines [wave1d]" in out
 
 
 # -- import cost and the really installed template -----------------------------------------
@@ -474,3 +508,92 @@ def test_the_pip_installed_template_plugin_is_discovered():
     assert registry.component("evaluator", modality.evaluator).modality == "timeseries"
     assert registry.component("conditioner", modality.default_conditioner).plugin == "polydiff"
     assert registry.failures == []
+
+
+# -- component kinds declared by plugins -----------------------------------------------------
+
+
+class _KindPlugin:
+    """Declares the kind ``widget`` (hook ``polydiff_test_widgets``) and contributes one."""
+
+    @hookimpl
+    def polydiff_addhooks(self, pluginmanager):
+        import pluggy
+
+        class Specs:
+            @pluggy.HookspecMarker("polydiff")
+            def polydiff_test_widgets(self):
+                """Return widget components."""
+
+        pluginmanager.add_hookspecs(Specs)
+
+    @hookimpl
+    def polydiff_component_kinds(self):
+        from polydiff import ComponentKind
+
+        return [ComponentKind("widget", hook="polydiff_test_widgets", description="a test kind")]
+
+    @hookimpl
+    def polydiff_test_widgets(self):
+        return [Component("cog", "json:dumps")]
+
+
+class _OtherWidgets:
+    @hookimpl
+    def polydiff_test_widgets(self):
+        return [Component("gear", "json:loads")]
+
+
+def test_a_plugin_declared_kind_is_indexed_built_and_reported_like_a_builtin_one():
+    registry = Registry.from_plugins(("widgets", _KindPlugin()), ("more", _OtherWidgets()))
+    assert registry.kinds()[-1] == "widget" and registry.names("widget") == ["cog", "gear"]
+    assert registry.component("widget", "gear").plugin == "more"
+    assert registry.build("widget", "cog", obj=[1]) == "[1]"
+    with pytest.raises(UnknownNameError, match=r"unknown widget 'cgo'\. Did you mean 'cog'\?"):
+        registry.component("widget", "cgo")
+    info = {entry["name"]: entry for entry in json.loads(json.dumps(registry.plugins_info()))}
+    assert info["widgets"]["kinds"] == [
+        {"name": "widget", "hook": "polydiff_test_widgets", "description": "a test kind"}
+    ]
+    assert [c["name"] for c in info["more"]["components"]["widget"]] == ["gear"]
+
+
+def test_a_kind_declared_twice_skips_the_later_plugin():
+    class Again:  # the hook's spec is the first plugin's
+        @hookimpl
+        def polydiff_component_kinds(self):
+            from polydiff import ComponentKind
+
+            return [ComponentKind("widget", hook="polydiff_test_widgets")]
+
+        @hookimpl
+        def polydiff_test_widgets(self):
+            return [Component("other", "json:dumps")]
+
+    class SamplerKind:
+        @hookimpl
+        def polydiff_component_kinds(self):
+            from polydiff import ComponentKind
+
+            return [ComponentKind("sampler", hook="polydiff_samplers")]
+
+    with pytest.warns(PluginLoadWarning) as caught:
+        registry = Registry.from_plugins(
+            ("widgets", _KindPlugin()), ("again", Again()), ("samp", SamplerKind())
+        )
+    assert len([w for w in caught if issubclass(w.category, PluginLoadWarning)]) == 2
+    failures = {f.name: f for f in registry.failures}
+    assert "component kind 'widget' is declared by plugin 'widgets'" in failures["again"].error
+    assert "component kind 'sampler' is declared by the core already" in failures["samp"].error
+    assert registry.names("widget") == ["cog"]
+
+
+def test_one_plugin_naming_a_component_twice_is_skipped():
+    class Twice:
+        @hookimpl
+        def polydiff_datasets(self) -> list[Component]:
+            return [Component("dup", "json:dumps"), Component("dup", "json:loads")]
+
+    with pytest.warns(PluginLoadWarning, match=r"returns two of dataset 'dup'"):
+        registry = Registry.from_plugins(("twice", Twice()))
+    assert "dup" not in registry.names("dataset")

@@ -15,8 +15,8 @@ from torch import Tensor
 from polydiff.diffusion import DiffusionConfig, GaussianDiffusion
 from polydiff.diffusion.timesteps import SPACINGS
 from polydiff.errors import ConfigError, UnknownNameError
+from polydiff.plugins import Registry
 from polydiff.samplers import (
-    BUILTIN_SAMPLERS,
     DDIMSampler,
     DDPMSampler,
     DPMSolverPP2MSampler,
@@ -28,6 +28,11 @@ from polydiff.samplers import (
 )
 
 MEAN, STD = 1.5, 0.5
+
+#: The core's samplers by registry name: what polydiff.builtin registers (the one list of them).
+BUILTIN_SAMPLERS: dict[str, type[Sampler]] = {
+    component.name: component.load() for component in Registry.from_plugins().components("sampler")
+}
 SHAPE = (500, 1, 40)  # 20,000 independent draws
 DETERMINISTIC = ["ddim", "dpmpp-2m", "euler", "heun"]
 

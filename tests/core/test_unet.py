@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from polydiff.errors import ConfigError
-from polydiff.nn import UNet, UNetConfig
+from polydiff.nn import SpaceTimeConfig, UNet, UNetConfig
 from polydiff.nn.embeddings import timestep_embedding
 from polydiff.nn.layers import num_groups
 
@@ -15,7 +15,18 @@ CTX_DIM = 8
 
 
 def tiny(**overrides) -> UNetConfig:
-    """A UNet small enough for fast tests (two levels, attention at the second)."""
+    """A UNet small enough for fast tests (two levels, attention at the second).
+
+    The tests of rank 3 here are of video: ``dims=3`` gets the space-time UNet
+    (``spacetime=SpaceTimeConfig(frame_embedding=..., frame_modulation=..., frame_norm=...)``
+    from those keywords) unless ``factorized=False`` asks for full 3-D layers."""
+    flags = {
+        k: overrides.pop(k) for k in ("frame_embedding", "frame_modulation", "frame_norm") if k in overrides
+    }
+    if overrides.get("dims") == 3 and overrides.pop("factorized", True):
+        overrides["spacetime"] = SpaceTimeConfig(**flags)
+    elif flags:
+        overrides["spacetime"] = SpaceTimeConfig(**flags)  # on another rank: refused by UNetConfig
     kwargs = dict(
         in_channels=2,
         model_channels=16,
@@ -152,7 +163,8 @@ def test_full_3d_mixes_frames_and_downsamples_time():
     model = UNet(cfg).eval()
     perturb_(model)
     assert _frame_influence(model, inputs(cfg, (4, 4, 4)))[2] > 1e-3
-    with pytest.raises(ConfigError, match="frames 5 is not a multiple of 2"):
+    # rank 3 without the space-time section is three spatial axes: the first is "depth" (was "frames")
+    with pytest.raises(ConfigError, match="depth 5 is not a multiple of 2"):
         model.check_input_shape((5, 4, 4))
     UNet(tiny(dims=3)).check_input_shape((5, 4, 4))  # factorized: any frame count
     assert model.downsample_factor == 2
@@ -418,10 +430,39 @@ def test_frame_embedding_tells_each_frame_its_index(frame_embedding):
 
 @pytest.mark.parametrize("flag", ["frame_embedding", "frame_modulation"])
 def test_frame_conditioning_needs_factorized_video(flag):
-    with pytest.raises(ConfigError, match=flag):
-        UNet(tiny(dims=2, **{flag: True}))
-    with pytest.raises(ConfigError, match=flag):
-        UNet(tiny(dims=3, factorized=False, **{flag: True}))
+    """The frame options live in the space-time section, which only rank-3 data may set (they
+    cannot be given to full 3-D layers at all any more)."""
+    with pytest.raises(ConfigError, match=r"unet.spacetime .*needs rank-3 data, got unet.dims=2"):
+        tiny(dims=2, **{flag: True})
+    with pytest.raises(ConfigError, match=rf"unet.spacetime.{flag} must be true or false"):
+        SpaceTimeConfig(**{flag: "yes"})
+
+
+def test_rank_3_without_spacetime_is_three_spatial_axes():
+    """A static 3-D modality (volumes): full 3x3x3 layers, every axis downsampled and named as a
+    spatial axis; the space-time UNet is what ``unet.spacetime`` asks for."""
+    volume = UNet(
+        UNetConfig(
+            dims=3,
+            in_channels=2,
+            model_channels=16,
+            channel_mult=(1, 2),
+            num_res_blocks=1,
+            attention_levels=(1,),
+            head_dim=8,
+            norm_groups=8,
+        )
+    )
+    assert not volume.factorized and volume.axis_names == ("depth", "height", "width")
+    kernels = {m.kernel_size for m in volume.modules() if isinstance(m, torch.nn.Conv3d)}
+    assert (3, 3, 3) in kernels and not kernels & {(1, 3, 3), (3, 1, 1)}, kernels
+    with pytest.raises(ConfigError, match=r"depth 5 is not a multiple of 2"):
+        volume.check_input_shape((5, 4, 4))
+    video = UNet(tiny(dims=3))
+    assert video.factorized and video.axis_names[0] == "frames"
+    kernels = {m.kernel_size for m in video.modules() if isinstance(m, torch.nn.Conv3d)}
+    assert {(1, 3, 3), (3, 1, 1)} <= kernels and (3, 3, 3) not in kernels, kernels
+    video.check_input_shape((5, 4, 4))
 
 
 @pytest.mark.parametrize("frame_modulation", [False, True])

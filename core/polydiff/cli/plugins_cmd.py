@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", PluginLoadWarning)
         try:
             info = get_registry().plugins_info()
-        except PolydiffError as exc:  # e.g. two plugins claim the same name
+        except PolydiffError as exc:  # e.g. POLYDIFF_STRICT_PLUGINS=1 and a plugin failed
             print(f"polydiff plugins: error: {exc}", file=sys.stderr)
             return 1
     if getattr(args, "json", False):

@@ -24,7 +24,7 @@ class DiffusionConfig:
             values they were trained with.
         snr_shift: Divide every step's SNR by ``snr_shift ** 2`` (simple diffusion's shifted
             schedule, SD3's shift; see :func:`~polydiff.diffusion.schedules.shift_snr`): for
-            large or redundant data such as video. 1 = the schedule as it is.
+            large or redundant data (high resolutions, volumes, video clips). 1 = the schedule as it is.
         rescale_zero_terminal_snr: Rescale so that ``abar_T = 0`` (Lin et al. 2023), after
             the shift.
         prediction: Network target: ``"eps"``, ``"x0"`` or ``"v"``.

@@ -1,8 +1,9 @@
 """Rank-generic building bricks: convolutions, normalisation and zero initialisation.
 
 ``dims`` is the number of spatial axes of ``x: [B, C, *spatial]`` (1, 2 or 3). For video
-(``dims=3``, ``x: [B, C, T, H, W]``) a *factorized* layer treats frames as independent
-images, except for the explicitly temporal layers.
+(the space-time UNet, ``UNetConfig.spacetime``; ``x: [B, C, T, H, W]``) a *factorized* layer
+treats frames as independent images, except for the explicitly temporal layers; without it
+the three axes are spatial alike.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The UNet every modality uses: one network for 1D signals, 2D images and 3D video."""
+"""The UNet every modality uses: one network for 1D signals, 2D images and 3D volumes or video."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from torch.utils.checkpoint import checkpoint
 from polydiff.errors import ConfigError
 from polydiff.nn.attention import AttentionBlock
 from polydiff.nn.blocks import Downsample, ResBlock, Upsample
-from polydiff.nn.config import UNetConfig
+from polydiff.nn.config import SpaceTimeConfig, UNetConfig
 from polydiff.nn.embeddings import FrameModulation, TimestepEmbedding
 from polydiff.nn.layers import group_norm, make_conv, zero_module
 
-_AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("frames", "height", "width")}
+_AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+_VIDEO_AXIS_NAMES = ("frames", "height", "width")
 
 
 class EmbedSequential(nn.Sequential):
@@ -42,10 +43,11 @@ class UNet(nn.Module):
     ResBlocks, each fed the matching encoder activation, and a 2x upsampling. Output:
     GroupNorm, SiLU, zero-initialised convolution, so a fresh UNet predicts zeros.
 
-    Factorized video (``dims=3, factorized=True``) never resamples the frame axis, so any
+    Rank 3 is three spatial axes (full 3x3x3 layers) unless ``config.spacetime`` is set: the
+    space-time (factorized) UNet for video, which never resamples the frame axis, so any
     number of frames works; at initialisation its temporal layers are identities, i.e. it
     starts as an image UNet applied to each frame (with the default per-frame norms,
-    ``frame_norm=True``).
+    ``spacetime.frame_norm=True``).
     """
 
     def __init__(self, config: UNetConfig) -> None:
@@ -54,7 +56,9 @@ class UNet(nn.Module):
         self.config = config
         c = config
         self.dims = c.dims
-        self.factorized = c.dims == 3 and c.factorized
+        spacetime = c.spacetime or SpaceTimeConfig()  # read only when factorized
+        self.factorized = c.dims == 3 and c.spacetime is not None
+        self.axis_names = _VIDEO_AXIS_NAMES if self.factorized else _AXIS_NAMES[c.dims]
         self.out_channels = c.out_channels or c.in_channels
         emb_dim = 4 * c.model_channels
         self.time_embed = TimestepEmbedding(c.model_channels, emb_dim)
@@ -67,11 +71,15 @@ class UNet(nn.Module):
                 zero_module(nn.Linear(emb_dim, emb_dim)),
             )
         self.frame_modulation = None
-        if c.frame_modulation:
+        if self.factorized and spacetime.frame_modulation:
             prompt_dim = c.context_dim if c.pooled_context else None
             self.frame_modulation = FrameModulation(c.model_channels, emb_dim, prompt_dim)
 
-        shared = {"norm_groups": c.norm_groups, "factorized": self.factorized, "frame_norm": c.frame_norm}
+        shared = {
+            "norm_groups": c.norm_groups,
+            "factorized": self.factorized,
+            "frame_norm": spacetime.frame_norm,
+        }
         # res(in_channels, out_channels) and attn(channels) build the blocks of every level.
         res = partial(ResBlock, c.dims, emb_dim=emb_dim, dropout=c.dropout, **shared)
         attn = partial(
@@ -79,7 +87,7 @@ class UNet(nn.Module):
             c.dims,
             head_dim=c.head_dim,
             context_dim=c.context_dim,
-            frame_embedding=c.frame_embedding,
+            frame_embedding=self.factorized and spacetime.frame_embedding,
             **shared,
         )
 
@@ -115,7 +123,7 @@ class UNet(nn.Module):
                 self.output_blocks.append(EmbedSequential(*layers))
 
         self.out = nn.Sequential(
-            group_norm(ch, c.norm_groups, per_frame=self.factorized and c.frame_norm),
+            group_norm(ch, c.norm_groups, per_frame=self.factorized and spacetime.frame_norm),
             nn.SiLU(),
             make_conv(c.dims, ch, self.out_channels, factorized=self.factorized, zero_init=True),
         )
@@ -185,7 +193,7 @@ class UNet(nn.Module):
         factorized video, which is never downsampled. The message names the nearest sizes that work.
         """
         spatial = tuple(int(s) for s in spatial)
-        names = _AXIS_NAMES[self.dims]
+        names = self.axis_names
         if len(spatial) != self.dims:
             raise ConfigError(
                 f"UNet(dims={self.dims}) expects {self.dims} spatial axes ({', '.join(names)}); "
@@ -214,7 +222,7 @@ class UNet(nn.Module):
     ) -> None:
         c = self.config
         if x.ndim != self.dims + 2 or x.shape[1] != c.in_channels:
-            axes = ", ".join(_AXIS_NAMES[self.dims])
+            axes = ", ".join(self.axis_names)
             raise ConfigError(
                 f"UNet expects x of shape [B, {c.in_channels}, {axes}] "
                 f"(UNetConfig.in_channels={c.in_channels}, dims={self.dims}); got {tuple(x.shape)}."
@@ -290,15 +298,10 @@ def _validate(c: UNetConfig) -> None:
             "UNetConfig.pooled_context needs context tokens to pool: set context_dim "
             "(or pooled_context=False)."
         )
-    if c.frame_embedding and not (c.dims == 3 and c.factorized):
+    if c.spacetime is not None and c.dims != 3:
         raise ConfigError(
-            f"UNetConfig.frame_embedding embeds the frame index of factorized video (dims=3, "
-            f"factorized=True); got dims={c.dims}, factorized={c.factorized}. Fix: frame_embedding=False."
-        )
-    if c.frame_modulation and not (c.dims == 3 and c.factorized):
-        raise ConfigError(
-            f"UNetConfig.frame_modulation modulates each frame of factorized video (dims=3, "
-            f"factorized=True); got dims={c.dims}, factorized={c.factorized}. Fix: frame_modulation=False."
+            f"UNetConfig.spacetime (the space-time UNet for video [B, C, T, H, W]) needs dims=3; "
+            f"got dims={c.dims}. Fix: spacetime=None."
         )
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError(f"UNetConfig.dropout must be in [0, 1); got {c.dropout}.")

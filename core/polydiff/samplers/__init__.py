@@ -7,14 +7,10 @@ from polydiff.samplers.dpmpp import DPMSolverPP2MSampler
 from polydiff.samplers.guidance import cfg_model_fn
 from polydiff.samplers.karras import EulerKarrasSampler, HeunKarrasSampler, karras_sigmas
 
-#: The core's samplers by registry name (what ``polydiff.builtin`` registers).
-BUILTIN_SAMPLERS: dict[str, type[Sampler]] = {
-    cls.name: cls
-    for cls in (DDPMSampler, DDIMSampler, DPMSolverPP2MSampler, EulerKarrasSampler, HeunKarrasSampler)
-}
+# The samplers by registry name are the registry's: ``get_registry().names("sampler")`` (the core's
+# are registered by polydiff.builtin, plugins may add more).
 
 __all__ = [
-    "BUILTIN_SAMPLERS",
     "Callback",
     "DDIMSampler",
     "DDPMSampler",

@@ -20,6 +20,7 @@ class TrainConfig:
         steps: Optimizer steps in total (a resumed run continues up to this number).
         batch_size: Global batch size (split over processes under torchrun).
         lr: AdamW learning rate after warm-up; ``warmup_steps`` ramps it linearly.
+        warmup_steps: Steps over which the learning rate ramps linearly from 0 to ``lr``.
         weight_decay: AdamW weight decay.
         grad_clip: Max global gradient norm (0 = off).
         grad_accum: Micro-batches per optimizer step.

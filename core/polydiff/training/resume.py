@@ -19,7 +19,12 @@ _UNSET = "unset"
 
 def _plain(value: Any) -> Any:
     """Tuples as lists, as config.json stores them, so both sides compare alike."""
-    return json.loads(json.dumps(value, default=str))
+    return json.loads(json.dumps(value, default=_asdict))
+
+
+def _asdict(value: Any) -> Any:
+    """Nested config sections (``unet.spacetime``) as dicts; anything else as its text."""
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else str(value)
 
 
 def reconcile(run: RunConfig, asked: RunConfig, run_dir: Path, step: int) -> tuple[RunConfig, list[str]]:

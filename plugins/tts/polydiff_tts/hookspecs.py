@@ -10,7 +10,9 @@ A neural vocoder plugin implements :func:`polydiff_tts_vocoders`::
         return [Component("hifigan", "my_vocoder.model:HiFiGANVocoder", requires=("torch",),
                           description="HiFi-GAN V1 for the grad-tts mel preset")]
 
-and users select it with ``--set writer.vocoder=hifigan``.
+and users select it with ``--set writer.vocoder=hifigan``. polydiff-tts declares the ``vocoder``
+component kind (``polydiff_component_kinds``), so vocoders live in polydiff's registry like the
+core's kinds: ``registry.names("vocoder")``, one report and a skipped plugin for a name clash.
 """
 
 from __future__ import annotations

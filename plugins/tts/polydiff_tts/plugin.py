@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polydiff import Component, Modality, hookimpl
+from polydiff import Component, ComponentKind, Modality, hookimpl
 
 REQUIRES = ("torchaudio", "soundfile")
 #: Held-out digit sequences (``corpora/digits/heldout.csv``; never spoken in training).
@@ -48,11 +48,20 @@ QUICK: dict[str, dict[str, Any]] = {
     "sample": {"sampler": "ddim", "steps": 10, "temperature": 3.0, "guidance": 1.0},
 }
 #: Twice the batch and 25% more steps than ``quick`` (same networks, measured to fit ~10 min on
-#: 2 CPU cores); its figures are in docs/benchmarks.md ("## TTS").
+#: 2 CPU cores); its figures are in docs/research/tts.md.
 FULL: dict[str, dict[str, Any]] = {
     **QUICK,
     "train": {**QUICK["train"], "steps": 1000, "batch_size": 16, "ema_decay": 0.998},
 }
+
+
+#: The vocoder every installation has (the ``vocoder`` kind's built-in member).
+GRIFFIN_LIM = Component(
+    "griffin-lim",
+    "polydiff_tts.vocoders.griffin_lim:GriffinLimVocoder",
+    description="pseudo-inverse mel filterbank + Griffin-Lim phase (no training; robotic)",
+    requires=("torchaudio",),
+)
 
 
 @hookimpl
@@ -60,6 +69,17 @@ def polydiff_addhooks(pluginmanager: Any) -> None:
     from polydiff_tts import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def polydiff_component_kinds() -> list[ComponentKind]:
+    return [
+        ComponentKind(
+            "vocoder",
+            hook="polydiff_tts_vocoders",
+            description="log-mel [n_mels, T] -> waveform; target(mel=MelConfig, **options)",
+        )
+    ]
 
 
 @hookimpl
@@ -153,6 +173,4 @@ def polydiff_evaluators() -> list[Component]:
 
 @hookimpl
 def polydiff_tts_vocoders() -> list[Component]:
-    from polydiff_tts.vocoders.registry import GRIFFIN_LIM
-
     return [GRIFFIN_LIM]

@@ -37,6 +37,9 @@ def test_vocoder_hook_is_added_and_griffin_lim_registered(tts_registry):
     hook = tts_registry.manager.hook.polydiff_tts_vocoders
     names = [c.name for result in hook() for c in result]
     assert names == ["griffin-lim"]
+    # "vocoder" is a component kind of the registry, like the core's kinds
+    assert "vocoder" in tts_registry.kinds() and tts_registry.names("vocoder") == ["griffin-lim"]
+    assert tts_registry.component("vocoder", "griffin-lim").plugin == "tts"
 
 
 class FakeVocoderPlugin:
@@ -57,13 +60,35 @@ def test_a_vocoder_plugin_is_found_by_name(monkeypatch):
     from polydiff.plugins import Registry
     from polydiff_tts.vocoders import registry as vocoders
 
-    manager = Registry.from_plugins(("tts", polydiff_tts.plugin), ("fake-vocoder", FakeVocoderPlugin)).manager
-    monkeypatch.setattr("polydiff.plugins.get_plugin_manager", lambda: manager)
+    registry = Registry.from_plugins(("tts", polydiff_tts.plugin), ("fake-vocoder", FakeVocoderPlugin))
+    # the vocoders live in the process-wide registry (before: a registry of their own over the manager)
+    monkeypatch.setattr("polydiff.plugins.get_registry", lambda: registry)
     found = vocoders.vocoder_components()
     assert set(found) == {"griffin-lim", "silence"} and found["silence"].plugin == "fake-vocoder"
     assert type(vocoders.load_vocoder("silence", "small")).__name__ == "Vocoder"
     with pytest.raises(UnknownNameError, match="unknown vocoder 'hifigan'.*griffin-lim, silence"):
         vocoders.load_vocoder("hifigan", "small")
+
+
+def test_a_vocoder_name_clash_skips_the_later_plugin_with_one_report():
+    """As for every kind: the clash names both plugins and their distributions, and the first
+    plugin's vocoder stays (before, looking vocoders up raised for every use)."""
+    import polydiff_tts.plugin
+    from polydiff import Component, PluginLoadWarning, hookimpl
+    from polydiff.plugins import Registry
+
+    class Impostor:
+        @hookimpl
+        def polydiff_tts_vocoders(self):
+            return [Component("griffin-lim", "polydiff_tts.vocoders.base:Vocoder")]
+
+    with pytest.warns(PluginLoadWarning, match="vocoder 'griffin-lim' is provided by two plugins") as caught:
+        registry = Registry.from_plugins(("tts", polydiff_tts.plugin), ("impostor", Impostor()))
+    assert len(caught) == 1
+    [failure] = registry.failures
+    assert failure.name == "impostor" and "'tts' from tts" in failure.error
+    assert failure.hook == "polydiff_tts_vocoders" and "POLYDIFF_DISABLE_PLUGINS=impostor" in failure.fix
+    assert registry.component("vocoder", "griffin-lim").target.endswith("GriffinLimVocoder")
 
 
 def test_embedded_corpus_is_small_and_holds_out_its_evaluation_sequences():

@@ -13,12 +13,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+#: Clips ``[B, C, T, H, W]`` go through the space-time UNet (``unet.spacetime``): rank 3 alone
+#: means three spatial axes to the core (full 3x3x3 layers, every axis downsampled).
 QUICK: dict[str, dict[str, Any]] = {
     # 2 px/frame (the default at 16 px is 1): 8 px of motion over the clean first half
     "dataset": {"frames": 8, "size": 16, "speed": 2},
     "unet": {
         "dims": 3,
-        "factorized": True,
+        "spacetime": {},
         "model_channels": 16,
         "channel_mult": (1, 2),
         "num_res_blocks": 1,
@@ -32,7 +34,7 @@ QUICK: dict[str, dict[str, Any]] = {
     # backgrounds than without, at 300 steps.
     "diffusion": {"schedule": "cosine", "prediction": "v", "min_snr_gamma": 5.0},
     "conditioner": {"dim": 64, "depth": 1, "heads": 4},
-    # 300 steps: ~0.7 s of one CPU thread each (docs/benchmarks.md, "Video"); 350 steps of the
+    # 300 steps: ~0.7 s of one CPU thread each (docs/research/video.md); 350 steps of the
     # earlier (1, 2, 4) UNet with attention at 8x8 and 4x4 took 320 s, over the demo's 5 minutes
     "train": {
         "steps": 300,
@@ -46,32 +48,30 @@ QUICK: dict[str, dict[str, Any]] = {
     "sample": {"sampler": "ddim", "steps": 25, "guidance": 3.0, "spacing": "trailing"},
 }
 
-#: Sized for a GPU: ~6 steps/s on one H200 (docs/benchmarks.md, "Video", has its figures).
+#: Sized for a GPU: ~6 steps/s on one H200 (docs/research/video.md has its figures).
 FULL: dict[str, dict[str, Any]] = {
     "dataset": {"frames": 8, "size": 32},
     "unet": {
         "dims": 3,
-        "factorized": True,
         "model_channels": 32,
         "channel_mult": (1, 2, 4),
         "num_res_blocks": 2,
         "attention_levels": (1, 2),
         "head_dim": 32,
         "norm_groups": 16,
-        # Motion words need to know which frame is which (docs/benchmarks.md, "Video"): the frame
+        # Motion words need to know which frame is which (docs/research/video.md): the frame
         # index and position as input channels, GroupNorm over the clip (per-frame statistics
         # erase what is constant within a frame), a frame embedding in each attention block, and
         # the prompt in every ResBlock's scale/shift, not only at the attention levels.
         "coord_channels": True,
-        "frame_norm": False,
-        "frame_embedding": True,
         "pooled_context": True,
+        "spacetime": {"frame_norm": False, "frame_embedding": True},
     },
     "diffusion": {"schedule": "cosine", "prediction": "v"},
     "conditioner": {"dim": 128, "depth": 2, "heads": 4},
     "train": {
         # ~5 minutes on one H200: a step is 1.35 TFLOP (fwd + bwd, batch 32) and ~5,600 aten ops,
-        # so eager PyTorch is bound by op dispatch at roughly 15-30 steps/s (docs/benchmarks.md)
+        # so eager PyTorch is bound by op dispatch at roughly 15-30 steps/s (docs/research/video.md)
         "steps": 6000,
         "batch_size": 32,
         "lr": 5e-4,
@@ -83,14 +83,12 @@ FULL: dict[str, dict[str, Any]] = {
     "sample": {"sampler": "ddim", "steps": 50, "guidance": 3.0},
 }
 
-#: The four UNet flags that let motion words reach the frames (docs/benchmarks.md, "Video"),
+#: The four UNet flags that let motion words reach the frames (docs/research/video.md),
 #: and the per-frame scale/shift of the prompt, which the expert below learns direction with.
 MOTION_FLAGS: dict[str, Any] = {
     "coord_channels": True,
-    "frame_norm": False,
-    "frame_embedding": True,
     "pooled_context": True,
-    "frame_modulation": True,
+    "spacetime": {"frame_norm": False, "frame_embedding": True, "frame_modulation": True},
 }
 
 
@@ -98,7 +96,7 @@ def expert_of(base: dict[str, dict[str, Any]], **train: Any) -> dict[str, dict[s
     """A high-noise expert for runs of ``base`` (a new dict; ``base`` is untouched): the motion
     flags, the plain v loss, timesteps 800..999 only, and ``train`` (steps, batch size, ...)."""
     preset = copy.deepcopy(base)
-    preset["unet"].update(MOTION_FLAGS)
+    preset["unet"].update(copy.deepcopy(MOTION_FLAGS))
     # the plain v loss: min-SNR weights a v error by SNR / (SNR + 1), under 0.1 at t >= 800
     preset["diffusion"]["min_snr_gamma"] = None
     preset["train"].update(timestep_range=(800, 1000), **train)
@@ -111,14 +109,14 @@ def expert_of(base: dict[str, dict[str, Any]], **train: Any) -> dict[str, dict[s
 #: the object goes; the main model must draw a rigid object below t = 800: with a `quick` run
 #: trained 4000 steps with the four flags of MOTION_FLAGS (not frame_modulation) and no min-SNR,
 #: 0.91 held-out direction accuracy; with
-#: the 300-step demo run, whose objects are speckled blobs, 0.28 (docs/benchmarks.md, "Video").
+#: the 300-step demo run, whose objects are speckled blobs, 0.28 (docs/research/video.md).
 QUICK_EXPERT = expert_of(QUICK, steps=400, batch_size=32, warmup_steps=20, checkpoint_every=100)
 
 #: The same expert for the ``full`` preset's 8x32x32 clips, sized for a GPU: the full UNet with
 #: frame modulation, batch 64, EMA 0.995 (a slow average would lag behind the late-learnt word).
 #: 850 steps (~7 minutes on an H100 beside two other runs) with a ``full`` run of 866 steps of
 #: batch 64: 1.00 seen / 1.00 held-out direction accuracy, where that run alone scored 0.28 / 0.19
-#: (docs/benchmarks.md, "Video"). Its x0 estimate at t = 999 moves 0.050 between "left" and "right"
+#: (docs/research/video.md). Its x0 estimate at t = 999 moves 0.050 between "left" and "right"
 #: (the data's conditional means: 0.060).
 FULL_EXPERT = expert_of(
     FULL, steps=850, batch_size=64, warmup_steps=100, ema_decay=0.995, checkpoint_every=500

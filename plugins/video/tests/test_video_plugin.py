@@ -50,7 +50,7 @@ def test_modality_and_components_are_registered_and_load(registry):
 @pytest.mark.parametrize("preset", ["quick", "full", "quick-expert", "full-expert"])
 def test_presets_build_factorised_video_run_configs(registry, preset):
     config = RunConfig.for_modality("video", preset=preset, registry=registry)
-    assert config.unet.dims == 3 and config.unet.factorized
+    assert config.unet.dims == 3 and config.unet.spacetime is not None
     assert config.dataset.name == "moving-shapes" and config.dataset.options["frames"] == 8
     assert config.encoder.name == "video-pixels" and config.conditioner.name == "text"
     dataset = registry.build("dataset", config.dataset.name, split="train", **config.dataset.options)
@@ -82,7 +82,7 @@ def test_expert_preset_serves_its_main_preset_at_the_noisiest_fifth(registry, si
     assert main.config.dataset.options == expert.config.dataset.options
     assert main.config.train.timestep_range is None
     assert tuple(expert.config.train.timestep_range) == (800, 1000)
-    assert expert.config.unet.frame_modulation and not main.config.unet.frame_modulation
+    assert expert.config.unet.spacetime.frame_modulation and not main.config.unet.spacetime.frame_modulation
     assert main.with_expert(expert).experts == [(800, 1000, expert)]
 
 
