@@ -1,15 +1,13 @@
-"""The per-frame latent encoder (needs polydiff-image)."""
+"""The per-frame latent encoder (the core's autoencoder on frames)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-pytest.importorskip("polydiff_image.encoders.vae")
-
-from polydiff.errors import ConfigError  # noqa: E402
-from polydiff_video.data.moving_shapes import MovingShapesDataset  # noqa: E402
-from polydiff_video.frame_vae import FramesOf, FrameVAEEncoder  # noqa: E402
+from polydiff.errors import ConfigError
+from polydiff_video.data.moving_shapes import MovingShapesDataset
+from polydiff_video.frame_vae import FramesOf, FrameVAEEncoder
 
 
 def test_frames_of_a_video_dataset():
