@@ -30,12 +30,16 @@ class Plan:
         prompts: The prompts, each generated ``num_per_prompt`` times.
         context: Anything :meth:`CheckerEvaluator.score` and ``picture`` need (checkers, held-out prompts).
         pipeline_options: Extra keyword arguments of the pipeline call (e.g. ``temperature``).
+        num_per_prompt, sampling: Set by :meth:`CheckerEvaluator.evaluate`: samples per prompt and
+            the sampling settings (``sampler``, ``steps``, ``guidance``, ``seed``).
         generation_seconds: Set by :meth:`CheckerEvaluator.evaluate`: wall time of the pipeline call.
     """
 
     prompts: list[str]
     context: dict[str, Any] = field(default_factory=dict)
     pipeline_options: dict[str, Any] = field(default_factory=dict)
+    num_per_prompt: int = 1
+    sampling: dict[str, Any] = field(default_factory=dict)
     generation_seconds: float = 0.0
 
 
@@ -159,6 +163,7 @@ class CheckerEvaluator(Evaluator):
         out_dir.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         plan = self.plan(pipeline)
+        plan.num_per_prompt, plan.sampling = num_per_prompt, dict(sampling)
         generating = time.perf_counter()
         out = pipeline(plan.prompts, num_per_prompt=num_per_prompt, **sampling, **plan.pipeline_options)
         plan.generation_seconds = time.perf_counter() - generating
