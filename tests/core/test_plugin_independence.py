@@ -7,7 +7,10 @@ import importlib.metadata
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from polydiff.plugins import ENTRY_POINT_GROUP
+from polydiff.testing import check_components, check_entry_point, check_lazy_import, plugin_registry
 
 
 def _installed_packages() -> dict[str, Path]:
@@ -58,3 +61,19 @@ def test_the_scan_sees_imports_and_import_strings(tmp_path) -> None:
         "polydiff_y": ["a.py"],
         "polydiff_w": ["a.py"],
     }
+
+
+def _entry_points() -> list[tuple[str, str, str]]:
+    return sorted(
+        (ep.name, ep.value, ep.dist.metadata["Name"])
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    )
+
+
+@pytest.mark.parametrize(("name", "module", "distribution"), _entry_points())
+def test_every_installed_plugin_passes_the_authors_checks(name, module, distribution) -> None:
+    """The checks of ``polydiff.testing`` that plugin authors run, over the bundled plugins."""
+    check_entry_point(name, module, distribution)
+    check_lazy_import(module, forbidden=("torch",))
+    found = check_components(plugin_registry(name), distribution)
+    assert found.get("modality")
