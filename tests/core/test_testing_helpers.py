@@ -48,3 +48,25 @@ def test_run_cli_reports_the_exit_and_stderr() -> None:
         AssertionError, match=r"polydiff train no-such-modality exited 2:\n.*no-such-modality"
     ):
         run_cli("train", "no-such-modality", plugins=["timeseries"])
+
+
+def test_the_fixtures_work_as_a_pytest_plugin(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["polydiff.testing"]\n')
+    (tmp_path / "test_mine.py").write_text(
+        "def test_it(polydiff_registry, polydiff_cli):\n"
+        "    registry = polydiff_registry('timeseries')\n"
+        "    assert registry is polydiff_registry('timeseries')\n"
+        "    assert registry.modality('timeseries').rank == 1\n"
+        "    assert polydiff_cli('plugins', plugins=['timeseries']).returncode == 0\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "1 passed" in result.stdout
