@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from polydiff.pictures.grids import font as kit_font
 
 #: Distinct colours for up to eight series (mostly Okabe-Ito's colour-blind-safe set).
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#222222", "#56B4E9", "#D55E00", "#999999"]
@@ -55,13 +57,6 @@ def nice_ceiling(value: float) -> float:
     return 10.0 ** (exponent + 1)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
 def _dashed(draw: ImageDraw.ImageDraw, x0: float, x1: float, y: float, colour: str, dash: int = 6) -> None:
     x = x0
     while x < x1:
@@ -88,7 +83,7 @@ def draw_line_chart(
     legend_h = 40
     image = Image.new("RGB", (width * len(panels), height + legend_h), "white")
     draw = ImageDraw.Draw(image)
-    font, small = _font(15), _font(12)
+    font, small = kit_font(15), kit_font(12)
     left, right, top, bottom = 62, 18, 34, 52
     for k, panel in enumerate(panels):
         ox = k * width

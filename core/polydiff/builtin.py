@@ -18,6 +18,12 @@ def polydiff_encoders() -> list[Component]:
             "polydiff.encoders.identity:IdentityEncoder",
             description="diffusion runs on the data itself (no encoding)",
         ),
+        Component(
+            "vae",
+            "polydiff.encoders.vae:VAEEncoder",
+            description="KL autoencoder (f=4 per downsampled axis, 4 latent channels) of rank 1-3, "
+            "trained as a first stage; latent diffusion",
+        ),
     ]
 
 

@@ -137,3 +137,30 @@ def progress_enabled(no_progress: bool = False, stream: IO[str] | None = None) -
         return bool(isatty and isatty())
     except (ValueError, OSError):  # a closed stream
         return False
+
+
+def output_file(path: Path | str, default_name: str, suffixes: Sequence[str] | None = None) -> Path:
+    """The one file a writer method writes for ``path``, its parent directory created.
+
+    ``path`` itself, or ``path / default_name`` when ``path`` is an existing directory; with
+    ``suffixes`` also whenever ``path``'s suffix is none of them (a path without a known suffix
+    names a directory, e.g. ``--out results`` -> ``results/samples.png``).
+    """
+    path = Path(path)
+    known = suffixes is None or path.suffix.lower() in suffixes
+    if path.is_dir() or not known:
+        path = path / default_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def stem_of(path: Path | str, suffixes: Sequence[str]) -> Path:
+    """``path`` without its suffix when that is one of ``suffixes``: ``out/samples.gif`` and
+    ``out/samples`` both give ``out/samples``; other dots stay (``clip.v2`` -> ``clip.v2``)."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix.lower() in suffixes else path
+
+
+def with_suffix_kept(stem: Path, suffix: str) -> Path:
+    """``stem`` + ``suffix``; unlike ``Path.with_suffix`` it keeps dots: ``clip.v2`` -> ``clip.v2.gif``."""
+    return stem.with_name(stem.name + suffix)

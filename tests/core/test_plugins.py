@@ -60,7 +60,7 @@ def test_builtin_components_are_registered_with_kind_and_distribution():
 
     assert registry.names("sampler") == BUILTIN_SAMPLERS
     assert registry.names("conditioner") == ["none", "text"]
-    assert registry.names("encoder") == ["identity"]
+    assert registry.names("encoder") == ["identity", "vae"]  # vae: the core's since issue 16
     ddim = registry.component("sampler", "ddim")
     assert (ddim.kind, ddim.plugin, ddim.target) == (
         "sampler",

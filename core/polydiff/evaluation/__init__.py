@@ -7,7 +7,11 @@ for datasets that have no purpose-made checker (your folders and corpora).
 * :mod:`.memorisation`: nearest-training-item distances of samples and of real held-out items;
 * :mod:`.judge`: the three judges together, fitted on real train items, scoring samples;
 * :mod:`.report`: the explanations, ``metrics.json``, ``report.md`` and the closest-pairs picture;
-* :mod:`.evaluator`: ``own-data``, an :class:`~polydiff.interfaces.Evaluator` for any modality.
+* :mod:`.evaluator`: ``own-data``, an :class:`~polydiff.interfaces.Evaluator` for any modality;
+* :mod:`.base`: the flow of purpose-made evaluators (plan, generate, score, ``metrics.json``,
+  picture, own-data dispatch), :class:`~polydiff.evaluation.base.CheckerEvaluator`.
+
+The synthetic shapes world's readers (foreground, centroid) are in :mod:`polydiff.shapes_world`.
 """
 
 from polydiff.evaluation.frechet import frechet_distance

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from polydiff.testing import run_cli
 
 pytestmark = pytest.mark.slow
 
 
 def polydiff(*args: str | Path) -> str:
     """Run ``python -m polydiff ARGS`` with only this plugin loaded; return stdout."""
-    env = {**os.environ, "POLYDIFF_LOAD_PLUGINS": "timeseries", "POLYDIFF_STRICT_PLUGINS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "polydiff", *map(str, args)], capture_output=True, text=True, env=env
-    )
-    assert result.returncode == 0, f"polydiff {' '.join(map(str, args))} failed:\n{result.stderr[-3000:]}"
-    return result.stdout
+    return run_cli(*args, plugins=["timeseries"]).stdout
 
 
 def test_train_sample_and_evaluate(tmp_path):

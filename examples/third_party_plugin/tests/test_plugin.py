@@ -1,28 +1,38 @@
-"""The plugin as polydiff sees it: found through its entry point, cheap to import, complete."""
+"""The plugin as polydiff sees it: found through its entry point, cheap to import, complete.
+
+The generic checks (discovery, lazy import, every component loads, presets build) are the
+core's :mod:`polydiff.testing`; the assertions here are about this plugin's own choices.
+"""
 
 from __future__ import annotations
 
-import importlib.metadata
-import subprocess
-import sys
-
 import pytest
 
-from polydiff import Evaluator, PluginManager, Registry, RunConfig, Writer
+from polydiff import Evaluator, Registry, RunConfig, Writer
+from polydiff.testing import (
+    check_components,
+    check_entry_point,
+    check_lazy_import,
+    check_presets,
+    plugin_registry,
+)
 
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
     """The core plus this plugin only, discovered through the installed entry point."""
-    manager = PluginManager(strict=True)
-    manager.load_entrypoints(only=["timeseries"])
-    return Registry(manager)
+    return plugin_registry("timeseries")
 
 
 def test_entry_point_is_installed():
-    [ep] = [ep for ep in importlib.metadata.entry_points(group="polydiff") if ep.name == "timeseries"]
-    assert ep.value == "polydiff_timeseries.plugin"
-    assert ep.dist.metadata["Name"] == "polydiff-timeseries"
+    check_entry_point("timeseries", "polydiff_timeseries.plugin", "polydiff-timeseries")
+
+
+def test_every_component_loads_and_presets_train(registry):
+    found = check_components(registry, "polydiff-timeseries")
+    assert found["dataset"] == ["sines"] and found["modality"] == ["timeseries"]
+    configs = check_presets(registry, "timeseries", dataset_options={"num_samples": 8})
+    assert sorted(configs) == ["full", "quick"]
 
 
 def test_modality_and_components_are_registered(registry):
@@ -56,12 +66,7 @@ def test_presets_make_a_valid_run_config(registry, preset):
 
 
 def test_importing_the_plugin_module_imports_neither_torch_nor_numpy():
-    code = (
-        "import sys, polydiff_timeseries.plugin\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numpy', 'PIL'}))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    check_lazy_import("polydiff_timeseries.plugin", forbidden=("torch", "numpy", "PIL"))
 
 
 def test_the_pretrained_model_ships_with_its_card_and_loads(registry):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from polydiff_timeseries.plot import COLORS, TITLE_HEIGHT
 from polydiff_timeseries.writer import TimeseriesPngWriter
+
+from polydiff.pictures.plots import COLORS, TITLE_HEIGHT
 
 W, H, LABEL = 192, 96, 140  # default panel size and row-label width
 

@@ -130,18 +130,13 @@ def polydiff_datasets() -> list[Component]:
 
 @hookimpl
 def polydiff_encoders() -> list[Component]:
+    # latent diffusion: the core's ``vae`` (any modality) serves images too
     return [
         Component(
             "pixels",
             f"{PLUGIN}.encoders.pixels:PixelEncoder",
             modality="image",
             description="pixels [0, 255] <-> [-1, 1]",
-        ),
-        Component(
-            "vae",
-            f"{PLUGIN}.encoders.vae:VAEEncoder",
-            modality="image",
-            description="KL autoencoder (f=4, 4 latent channels) trained as a first stage; latent diffusion",
         ),
     ]
 

@@ -1,4 +1,7 @@
-"""``png``: image samples, reverse/forward process strips and the loss curve as PNG files."""
+"""``png``: image samples, reverse/forward process strips and the loss curve as PNG files.
+
+The drawing is the core's picture kit (:mod:`polydiff.pictures`) and the output paths follow
+:mod:`polydiff.outputs`; this module only arranges images into rows and grids."""
 
 from __future__ import annotations
 
@@ -9,14 +12,14 @@ from pathlib import Path
 from torch import Tensor
 
 from polydiff.interfaces import Writer
-from polydiff_image.drawing import captioned_grid, labelled_rows, save_png, to_pictures
-from polydiff_image.loss_plot import loss_curve
+from polydiff.outputs import output_file
+from polydiff.pictures.curves import loss_curve
+from polydiff.pictures.grids import captioned_grid, labelled_rows, save_png, to_pictures
 
 
 def _target(path: Path, default_name: str) -> Path:
     """``path`` itself when it names a ``.png`` file, else ``path / default_name``."""
-    path = Path(path)
-    return path if path.suffix.lower() == ".png" else path / default_name
+    return output_file(path, default_name, PNGWriter.extensions)
 
 
 class PNGWriter(Writer):

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from polydiff.errors import ConfigError
-from polydiff_image.drawing import PAD, to_pictures
-from polydiff_image.loss_plot import SMOOTH, smooth
+from polydiff.pictures.curves import SMOOTH, smooth
+from polydiff.pictures.grids import PAD, to_pictures
 from polydiff_image.writer import PNGWriter
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-#: Reference RGB of each colour name (what "a red square" is drawn with).
+from polydiff.shapes_world import PALETTE, held_out_cycling
+from polydiff.shapes_world import SHAPES as WORLD_SHAPES
+
+#: Reference RGB of each colour name (what "a red square" is drawn with): four colours of the
+#: core's shared palette (:data:`polydiff.shapes_world.PALETTE`).
 COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (225, 45, 45),
-    "green": (40, 200, 70),
-    "blue": (55, 90, 240),
-    "yellow": (235, 215, 40),
+    name: PALETTE[name].rgb for name in ("red", "green", "blue", "yellow")
 }
 
+#: Three of the shared world's shapes, in this world's order (the held-out rule cycles through it).
 SHAPES: tuple[str, ...] = ("square", "circle", "triangle")
 
 #: Unit displacement ``(dy, dx)`` per frame of each direction, in image coordinates (y down).
@@ -45,6 +47,9 @@ class Combo:
         return f"a {self.colour} {self.shape} moving {self.direction}"
 
 
+assert set(SHAPES) <= set(WORLD_SHAPES)
+
+
 def all_combos() -> list[Combo]:
     """Every combination, in a fixed order (colour, then shape, then direction)."""
     return [Combo(c, s, d) for c in COLOURS for s in SHAPES for d in DIRECTIONS]
@@ -69,11 +74,8 @@ def default_held_out() -> list[Combo]:
     occurs in training: the held-out prompts test composition, not new words.
     """
     colours, directions = list(COLOURS), list(DIRECTIONS)
-    held = []
-    for ci, colour in enumerate(colours):
-        for di, direction in enumerate(directions):
-            if (ci + di) % 2 == 0:
-                # one shape per (colour, direction) pair in half of the pairs, cycling shapes
-                shape = SHAPES[(ci + 2 * di) % len(SHAPES)]
-                held.append(Combo(colour, shape, direction))
-    return held
+    # one shape per (colour, direction) pair in half of the pairs, cycling shapes
+    return [
+        Combo(colours[ci], SHAPES[si], directions[di])
+        for ci, di, si in held_out_cycling(len(colours), len(directions), len(SHAPES))
+    ]

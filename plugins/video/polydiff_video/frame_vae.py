@@ -1,9 +1,10 @@
-"""``video-vae``: latent video through the image plugin's KL autoencoder, applied frame by frame.
+"""``video-vae``: latent video through the core's 2-D KL autoencoder, applied frame by frame.
 
-The autoencoder (:class:`polydiff_image.encoders.vae.VAEEncoder`) is trained as a first
+The autoencoder (:class:`polydiff.encoders.vae.VAEEncoder` on frames) is trained as a first
 stage on single frames of the training clips, then frozen; the diffusion runs on
 ``[B, Z, T, H / f, W / f]`` latents, so the factorised UNet sees ``f^2`` times fewer
-positions per frame. Needs ``pip install 'polydiff-video[image]'`` (polydiff-image).
+positions per frame. The core's own ``vae`` with ``downsample: [false, true, true]`` (the video
+presets set it) is the 3-D alternative: its convolutions see neighbouring frames too.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 from einops import rearrange
 from torch import Tensor
 
+from polydiff.encoders.vae import VAEEncoder
 from polydiff.errors import ConfigError
 from polydiff.interfaces import DiffusionDataset, Encoder
-from polydiff_image.encoders.vae import VAEEncoder
 
 
 class FramesOf:
@@ -40,7 +41,7 @@ class FrameVAEEncoder(Encoder):
 
     Args:
         data_shape: ``(C, T, H, W)`` of one clip.
-        **vae_options: Options of :class:`~polydiff_image.encoders.vae.VAEEncoder`
+        **vae_options: Options of :class:`~polydiff.encoders.vae.VAEEncoder`
             (``latent_channels``, ``channels``, ``channel_mult``, ``kl_weight``, ``lr``, ...).
     """
 
@@ -51,7 +52,7 @@ class FrameVAEEncoder(Encoder):
         if len(data_shape) != 4:
             raise ConfigError(
                 f"video-vae encodes clips shaped (C, T, H, W); got data_shape {tuple(data_shape)}. "
-                f"Fix: use a video dataset, or the image plugin's 'vae' for images."
+                f"Fix: use a video dataset, or the encoder 'vae' for other data."
             )
         channels, self.frames, height, width = (int(d) for d in data_shape)
         self.vae = VAEEncoder(data_shape=(channels, height, width), **vae_options)

@@ -62,9 +62,8 @@ def polydiff_encoders() -> list[Component]:
             "video-vae",
             "polydiff_video.frame_vae:FrameVAEEncoder",
             modality="video",
-            requires=("polydiff_image",),
-            extra="polydiff-video[image]",
-            description="latent video: the image plugin's KL autoencoder on every frame (trained first)",
+            description="latent video: the core's 2-D KL autoencoder on every frame (trained first); "
+            "'vae' is the 3-D one",
         ),
     ]
 

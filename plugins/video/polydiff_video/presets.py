@@ -34,6 +34,8 @@ QUICK: dict[str, dict[str, Any]] = {
     # backgrounds than without, at 300 steps.
     "diffusion": {"schedule": "cosine", "prediction": "v", "min_snr_gamma": 5.0},
     "conditioner": {"dim": 64, "depth": 1, "heads": 4},
+    # --encoder vae (the core's autoencoder, 3-D here): compress space, keep every frame
+    "encoder": {"vae": {"downsample": [False, True, True]}},
     # 300 steps: ~0.7 s of one CPU thread each (docs/research/video.md); 350 steps of the
     # earlier (1, 2, 4) UNet with attention at 8x8 and 4x4 took 320 s, over the demo's 5 minutes
     "train": {
@@ -69,6 +71,7 @@ FULL: dict[str, dict[str, Any]] = {
     },
     "diffusion": {"schedule": "cosine", "prediction": "v"},
     "conditioner": {"dim": 128, "depth": 2, "heads": 4},
+    "encoder": {"vae": {"downsample": [False, True, True]}},
     "train": {
         # ~5 minutes on one H200: a step is 1.35 TFLOP (fwd + bwd, batch 32) and ~5,600 aten ops,
         # so eager PyTorch is bound by op dispatch at roughly 15-30 steps/s (docs/research/video.md)

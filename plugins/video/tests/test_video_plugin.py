@@ -91,3 +91,13 @@ def test_demo_prompts_include_seen_and_held_out_prompts(registry):
     held = {c.caption for c in default_held_out()}
     assert all(parse_caption(p) is not None for p in prompts)
     assert any(p in held for p in prompts) and any(p not in held for p in prompts)
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_the_cores_vae_compresses_space_and_keeps_every_frame(registry, preset):
+    config = RunConfig.for_modality("video", preset=preset, encoder="vae", registry=registry)
+    assert config.encoder.options == {"downsample": [False, True, True]}
+    config.data_shape = [3, 8, 16, 16]
+    model = build_model(config, registry)
+    assert model.encoder.latent_shape((3, 8, 16, 16)) == (4, 8, 4, 4)
+    assert config.latent_shape == [4, 8, 4, 4]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from polydiff import Evaluator
+from polydiff.evaluation.base import CheckerEvaluator, Plan
 from polydiff_timeseries.analysis import classify, signal_stats
 from polydiff_timeseries.waveforms import CAPTIONS, CYCLES, waveform_for
 
@@ -64,8 +63,12 @@ def score_signals(x: Tensor | np.ndarray, prompts: Sequence[str]) -> dict[str, A
     }
 
 
-class TimeseriesStatsEvaluator(Evaluator):
+class TimeseriesStatsEvaluator(CheckerEvaluator):
     """Generates ``num_per_prompt`` signals per caption and scores them with :func:`score_signals`.
+
+    The core's :class:`~polydiff.evaluation.base.CheckerEvaluator` runs the flow (generate, score,
+    ``metrics.json``, picture) and hands runs on other datasets to its own-data judges; this class
+    only says what to generate, how to score it and how to draw it.
 
     Args:
         prompts: Captions to generate (default: all six classes of ``sines``).
@@ -74,6 +77,11 @@ class TimeseriesStatsEvaluator(Evaluator):
         own_data: Options of the core's own-data judges, which score runs on any dataset other
             than ``sines`` (their captions are not the six classes these checks know).
     """
+
+    name = "timeseries-stats"
+    datasets = ("sines",)
+    timed = False
+    refuse_own_data = False
 
     def __init__(
         self,
@@ -88,48 +96,18 @@ class TimeseriesStatsEvaluator(Evaluator):
         self.writer_options = dict(writer_options or {})
         self.own_data = dict(own_data or {})
 
-    def evaluate(
-        self,
-        pipeline: Any,
-        out_dir: Path,
-        *,
-        num_per_prompt: int = 4,
-        sampler: str = "ddim",
-        steps: int = 50,
-        guidance: float = 3.0,
-        seed: int = 0,
-    ) -> dict[str, Any]:
+    def plan(self, pipeline: Any) -> Plan:
+        return Plan(list(self.prompts))
+
+    def header(self, pipeline: Any, num_per_prompt: int, sampling: dict[str, Any]) -> dict[str, Any]:
+        return dict(sampling)
+
+    def score(self, pipeline: Any, out: Any, plan: Plan) -> dict[str, Any]:
+        return score_signals(out.samples, list(out.prompts))
+
+    def picture(self, pipeline: Any, out: Any, plan: Plan, metrics: dict[str, Any], out_dir: Path) -> None:
         from polydiff_timeseries.writer import TimeseriesPngWriter
 
-        config = getattr(pipeline, "config", None)
-        if config is not None and config.dataset.name != "sines":
-            # the judge depends on the run's dataset: other data is judged by its own real items
-            from polydiff.evaluation.evaluator import OwnDataEvaluator
-
-            return OwnDataEvaluator(**self.own_data).evaluate(
-                pipeline,
-                out_dir,
-                num_per_prompt=num_per_prompt,
-                sampler=sampler,
-                steps=steps,
-                guidance=guidance,
-                seed=seed,
-            )
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        output = pipeline(
-            self.prompts,
-            num_per_prompt=num_per_prompt,
-            sampler=sampler,
-            steps=steps,
-            guidance=guidance,
-            seed=seed,
-        )
-        prompts = list(output.prompts)
-        metrics = score_signals(output.samples, prompts)
-        metrics.update(sampler=sampler, steps=steps, guidance=guidance, seed=seed)
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         TimeseriesPngWriter(**self.writer_options).write_samples(
-            output.samples, prompts, out_dir / "samples.png"
+            out.samples, list(out.prompts), out_dir / "samples.png"
         )
-        return metrics

@@ -1,4 +1,8 @@
-"""The ``timeseries-png`` writer: line plots of signals in PNG grids (``polydiff_writers``)."""
+"""The ``timeseries-png`` writer: line plots of signals in PNG grids (``polydiff_writers``).
+
+Drawing and output paths come from the core's picture kit (:mod:`polydiff.pictures.plots`:
+line panels and labelled tiles) and :func:`polydiff.outputs.output_file`; this module only
+says which signals go in which cell."""
 
 from __future__ import annotations
 
@@ -10,22 +14,15 @@ import numpy as np
 from torch import Tensor
 
 from polydiff import Writer
-from polydiff_timeseries.plot import panel, tile
+from polydiff.outputs import output_file
+from polydiff.pictures.plots import line_panel as panel
+from polydiff.pictures.plots import tile
 
 
 def _numpy(x: Tensor, dims: int, what: str) -> np.ndarray:
     if x.dim() != dims:
         raise ValueError(f"timeseries-png: {what} must have {dims} dims, got shape {tuple(x.shape)}")
     return x.detach().float().cpu().numpy()
-
-
-def _target(path: Path, default_name: str) -> Path:
-    """``path`` itself, or ``path/default_name`` when ``path`` is an existing directory."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / default_name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 class TimeseriesPngWriter(Writer):
@@ -73,7 +70,7 @@ class TimeseriesPngWriter(Writer):
         ]
         columns = min(len(cells), self.columns)
         rows = [cells[r * columns : (r + 1) * columns] for r in range(math.ceil(len(cells) / columns))]
-        path = _target(path, "samples.png")
+        path = output_file(path, "samples.png")
         tile(rows).save(path)
         return [path]
 
@@ -87,7 +84,7 @@ class TimeseriesPngWriter(Writer):
             for name, values in (("x_t", noisy), ("x0", clean)):
                 rows.append([panel(values[s, b], self.size, y_range=self.y_range) for s in range(len(steps))])
                 labels.append(f"{name}: {prompt}")
-        path = _target(path, "trajectory.png")
+        path = output_file(path, "trajectory.png")
         tile(rows, row_labels=labels, col_labels=[f"t={t}" for t in steps]).save(path)
         return [path]
 
@@ -100,7 +97,7 @@ class TimeseriesPngWriter(Writer):
             [panel(noisy[s, b], self.size, y_range=self.y_range) for s in range(len(steps))]
             for b in range(len(prompts))
         ]
-        path = _target(path, "forward.png")
+        path = output_file(path, "forward.png")
         tile(rows, row_labels=list(prompts), col_labels=[f"t={t}" for t in steps]).save(path)
         return [path]
 
@@ -111,6 +108,6 @@ class TimeseriesPngWriter(Writer):
             return []
         size = (self.size[0] * 2, self.size[1] * 2)
         title = f"training loss (log scale): {losses[0]:.3g} -> {losses[-1]:.3g}"
-        path = _target(path, "loss.png")
+        path = output_file(path, "loss.png")
         panel(np.log10(np.maximum(losses, 1e-12))[None], size, title=title, y_range=None).save(path)
         return [path]

@@ -25,17 +25,12 @@ import torch
 from PIL import Image, ImageDraw
 
 from polydiff.errors import ConfigError
+from polydiff.shapes_world import PALETTE, held_out_by_sum
+from polydiff.shapes_world import SHAPES as WORLD_SHAPES
 
-#: Colour names and their hue in degrees (six hues 60 degrees apart).
-COLOUR_HUES: dict[str, float] = {
-    "red": 0.0,
-    "yellow": 60.0,
-    "green": 120.0,
-    "cyan": 180.0,
-    "blue": 240.0,
-    "magenta": 300.0,
-}
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
+#: Colour names and their hue in degrees (six hues 60 degrees apart): the core's shared palette.
+COLOUR_HUES: dict[str, float] = {name: colour.hue for name, colour in PALETTE.items()}
+SHAPES: tuple[str, ...] = WORLD_SHAPES
 #: Position names of the 3x3 and 2x2 grids, row by row, and the phrase used in captions.
 POSITIONS: dict[int, tuple[str, ...]] = {
     3: ("top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right"),
@@ -66,15 +61,7 @@ def held_out_combos(num_colours: int, num_shapes: int, num_positions: int, modul
     ``ceil(n / modulus)`` of its ``n`` values, so with ``modulus`` larger than the smallest
     attribute count every pair stays in training. ``modulus = 0`` holds nothing out.
     """
-    if modulus <= 0:
-        return []
-    return [
-        Combo(c, s, p)
-        for c in range(num_colours)
-        for s in range(num_shapes)
-        for p in range(num_positions)
-        if (c + s + p) % modulus == 0
-    ]
+    return [Combo(*combo) for combo in held_out_by_sum((num_colours, num_shapes, num_positions), modulus)]
 
 
 class ShapesDataset:

@@ -17,12 +17,11 @@ real items, a Frechet distance in its features and a nearest-training-item memor
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from polydiff.errors import ConfigError
+from polydiff.evaluation.base import CheckerEvaluator, Plan
 from polydiff.interfaces import Evaluator
 from polydiff_image.datasets.digits import DIGIT_NAMES
 from polydiff_image.writer import PNGWriter
@@ -33,8 +32,9 @@ if TYPE_CHECKING:
 SUPPORTED = ("shapes", "digits")
 
 
-class ImageEvaluator(Evaluator):
-    """Checker-based evaluation of image models.
+class ImageEvaluator(CheckerEvaluator):
+    """Checker-based evaluation of image models (the flow is the core's
+    :class:`~polydiff.evaluation.base.CheckerEvaluator`: this class plans, scores and draws).
 
     Args:
         checker_seed: Seeds the checkers' training (not the generation).
@@ -44,6 +44,10 @@ class ImageEvaluator(Evaluator):
         own_data / other options: Options of the own-data judges used for every other dataset
             (see :class:`~polydiff.evaluation.evaluator.OwnDataEvaluator`), e.g. ``max_prompts``.
     """
+
+    name = "image-checkers"
+    datasets = SUPPORTED
+    own_data_noun = "images"
 
     def __init__(
         self,
@@ -60,80 +64,58 @@ class ImageEvaluator(Evaluator):
         self.digits_epochs = digits_epochs
         self.own_data = {**(own_data or {}), **own_data_options}
 
-    def evaluate(
-        self,
-        pipeline: DiffusionPipeline,
-        out_dir: Path,
-        *,
-        num_per_prompt: int = 4,
-        sampler: str = "ddim",
-        steps: int = 50,
-        guidance: float = 3.0,
-        seed: int = 0,
-    ) -> dict[str, Any]:
+    def fallback(self, pipeline: DiffusionPipeline) -> Evaluator:
+        from polydiff_image.evaluate.own_data import ImageOwnDataEvaluator
+
+        try:
+            return ImageOwnDataEvaluator(**{"seed": self.checker_seed, **self.own_data})
+        except TypeError as exc:
+            raise ConfigError(f"image-checkers option 'own_data': {exc}") from exc
+
+    def plan(self, pipeline: DiffusionPipeline) -> Plan:
         dataset = pipeline.config.dataset
-        name, options = dataset.name, dict(dataset.options)
-        if name not in SUPPORTED:
-            from polydiff_image.evaluate.own_data import ImageOwnDataEvaluator
+        options = dict(dataset.options)
+        if dataset.name == "shapes":
+            from polydiff_image.datasets.shapes import ShapesDataset
+            from polydiff_image.evaluate.shapes_checker import ShapesChecker
 
-            try:
-                judge = ImageOwnDataEvaluator(**{"seed": self.checker_seed, **self.own_data})
-            except TypeError as exc:
-                raise ConfigError(f"image-checkers option 'own_data': {exc}") from exc
-            return judge.evaluate(
-                pipeline,
-                out_dir,
-                num_per_prompt=num_per_prompt,
-                sampler=sampler,
-                steps=steps,
-                guidance=guidance,
-                seed=seed,
+            reference = ShapesDataset("eval", **{k: v for k, v in options.items() if k != "num_samples"})
+            checker = ShapesChecker(
+                reference,
+                train_samples=self.shapes_train_samples,
+                epochs=self.shapes_epochs,
+                seed=self.checker_seed,
             )
-        if self.own_data:
-            raise ConfigError(
-                f"image-checkers options {sorted(self.own_data)} apply to runs on your own images; "
-                f"this run on '{name}' is judged by its purpose-made checkers, which take none of them"
-            )
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        sampling = {"sampler": sampler, "steps": steps, "guidance": guidance, "seed": seed}
-        start = time.perf_counter()
-        if name == "shapes":
-            metrics, labels, samples = self._shapes(pipeline, options, num_per_prompt, sampling)
-        else:
-            metrics, labels, samples = self._digits(pipeline, options, num_per_prompt, sampling)
-        metrics = {
-            "dataset": name,
-            "num_per_prompt": num_per_prompt,
-            **sampling,
-            **metrics,
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        shown = self.grid_prompts * num_per_prompt
-        PNGWriter().write_samples(samples[:shown], labels[:shown], out_dir / "samples.png")
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        return metrics
+            return Plan(reference.eval_prompts, {"reference": reference, "checker": checker})
+        from polydiff_image.datasets.digits import digit_caption
+        from polydiff_image.evaluate.digits_checker import DigitsChecker
 
-    def _shapes(
-        self,
-        pipeline: DiffusionPipeline,
-        options: dict[str, Any],
-        num_per_prompt: int,
-        sampling: dict[str, Any],
-    ) -> tuple[dict[str, Any], list[str], Any]:
-        from polydiff_image.datasets.shapes import ShapesDataset
-        from polydiff_image.evaluate.shapes_checker import ShapesChecker
-
-        reference = ShapesDataset("eval", **{k: v for k, v in options.items() if k != "num_samples"})
-        checker = ShapesChecker(
-            reference,
-            train_samples=self.shapes_train_samples,
-            epochs=self.shapes_epochs,
-            seed=self.checker_seed,
+        checker = DigitsChecker(
+            int(options.get("size", 16)), epochs=self.digits_epochs, seed=self.checker_seed
         )
+        return Plan([digit_caption(d) for d in range(10)], {"checker": checker})
+
+    def header(
+        self, pipeline: DiffusionPipeline, num_per_prompt: int, sampling: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"dataset": pipeline.config.dataset.name, "num_per_prompt": num_per_prompt, **sampling}
+
+    def score(self, pipeline: DiffusionPipeline, out: Any, plan: Plan) -> dict[str, Any]:
+        if "reference" in plan.context:
+            return self._shapes(out, plan)
+        return self._digits(out, plan)
+
+    def picture(
+        self, pipeline: DiffusionPipeline, out: Any, plan: Plan, metrics: dict[str, Any], out_dir: Path
+    ) -> None:
+        """``samples.png``: the first ``grid_prompts`` prompts, held-out ones marked."""
+        shown = self.grid_prompts * metrics["num_per_prompt"]
+        labels = plan.context["labels"]
+        PNGWriter().write_samples(out.samples[:shown], labels[:shown], out_dir / "samples.png")
+
+    def _shapes(self, out: Any, plan: Plan) -> dict[str, Any]:
+        reference, checker = plan.context["reference"], plan.context["checker"]
         held_out = set(reference.held_out_prompts)
-        prompts = reference.eval_prompts
-        out = pipeline(prompts, num_per_prompt=num_per_prompt, **sampling)
         metrics: dict[str, Any] = {}
         for group, wanted in (("held_out", True), ("seen", False)):
             idx = [i for i, p in enumerate(out.prompts) if (p in held_out) == wanted]
@@ -142,24 +124,11 @@ class ImageEvaluator(Evaluator):
                     out.samples[idx], [reference.attributes(out.prompts[i]) for i in idx]
                 )
         metrics["checker_on_real"] = checker.real_accuracy
-        labels = [f"{p} (held out)" if p in held_out else p for p in out.prompts]
-        return metrics, labels, out.samples
+        plan.context["labels"] = [f"{p} (held out)" if p in held_out else p for p in out.prompts]
+        return metrics
 
-    def _digits(
-        self,
-        pipeline: DiffusionPipeline,
-        options: dict[str, Any],
-        num_per_prompt: int,
-        sampling: dict[str, Any],
-    ) -> tuple[dict[str, Any], list[str], Any]:
-        from polydiff_image.datasets.digits import digit_caption
-        from polydiff_image.evaluate.digits_checker import DigitsChecker
-
-        checker = DigitsChecker(
-            int(options.get("size", 16)), epochs=self.digits_epochs, seed=self.checker_seed
-        )
-        prompts = [digit_caption(d) for d in range(10)]
-        out = pipeline(prompts, num_per_prompt=num_per_prompt, **sampling)
+    def _digits(self, out: Any, plan: Plan) -> dict[str, Any]:
+        checker = plan.context["checker"]
         labels = [DIGIT_NAMES.index(p.rsplit(" ", 1)[-1]) for p in out.prompts]
         metrics = checker.score(out.samples, labels)
         predicted = checker.read(out.samples).tolist()
@@ -168,4 +137,5 @@ class ImageEvaluator(Evaluator):
             for d in range(10)
         }
         metrics["checker_on_real"] = {"accuracy": checker.real_accuracy}
-        return metrics, list(out.prompts), out.samples
+        plan.context["labels"] = list(out.prompts)
+        return metrics

@@ -1,6 +1,7 @@
 """Reads colour, shape and position off a ``shapes`` image, independently of any generator.
 
-* foreground: pixels whose brightest channel exceeds :data:`FOREGROUND` (the background is black);
+* foreground: pixels whose brightest channel reaches the world's one threshold
+  (:data:`polydiff.shapes_world.FOREGROUND`, 100 of 255; the background is black);
 * colour: circular mean of the foreground hues, weighted by chroma, snapped to the nearest
   palette hue;
 * position: the brightness-weighted centroid of the foreground, snapped to the grid cell;
@@ -16,11 +17,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from polydiff.shapes_world import FOREGROUND, centroid
+from polydiff.shapes_world import foreground as world_foreground
 from polydiff_image.datasets.shapes import COLOUR_HUES, Combo, ShapesDataset
 from polydiff_image.evaluate.classifier import SmallConvNet, predict, train_classifier
 
-#: Brightest-channel value (of 255) above which a pixel belongs to the shape.
-FOREGROUND = 80.0
+__all__ = [
+    "CROP",
+    "FOREGROUND",
+    "ShapesChecker",
+    "rgb_to_hue",
+    "foreground",
+    "read_colour",
+    "read_position",
+    "shape_crops",
+]
 #: Side of the normalised crops the shape classifier sees.
 CROP = 16
 
@@ -42,7 +53,7 @@ def rgb_to_hue(x: Tensor) -> tuple[Tensor, Tensor]:
 
 def foreground(x: Tensor) -> Tensor:
     """``x [B, 3, H, W]`` -> bool mask ``[B, H, W]`` of the shape's pixels."""
-    return x.float().amax(dim=1) > FOREGROUND
+    return world_foreground(x.float(), channel_dim=1)
 
 
 def read_colour(x: Tensor, palette: Sequence[float]) -> Tensor:
@@ -60,13 +71,9 @@ def read_colour(x: Tensor, palette: Sequence[float]) -> Tensor:
 
 def read_position(x: Tensor, grid: int) -> Tensor:
     """Grid cell (row-major) of each image's foreground centroid; -1 for an empty image."""
-    b, _, h, w = x.shape
-    weight = x.float().amax(dim=1) * foreground(x)
-    total = weight.sum((-2, -1))
-    ys = torch.arange(h, dtype=torch.float32) + 0.5
-    xs = torch.arange(w, dtype=torch.float32) + 0.5
-    cy = (weight.sum(-1) * ys).sum(-1) / total.clamp_min(1e-6)
-    cx = (weight.sum(-2) * xs).sum(-1) / total.clamp_min(1e-6)
+    h, w = x.shape[-2:]
+    y, x_, total = centroid(x.float().amax(dim=1) * foreground(x))  # brightness-weighted
+    cy, cx = (y + 0.5).nan_to_num(0.0), (x_ + 0.5).nan_to_num(0.0)  # pixel centres at +0.5
     row = (cy / h * grid).floor().long().clamp(0, grid - 1)
     col = (cx / w * grid).floor().long().clamp(0, grid - 1)
     return torch.where(total > 0, row * grid + col, torch.full_like(row, -1))

@@ -18,7 +18,6 @@ texts, its real recordings and templates cut from its training recordings
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from polydiff.errors import ConfigError
+from polydiff.evaluation.base import CheckerEvaluator, Plan
 from polydiff.interfaces import Evaluator
 from polydiff_tts.audio.config import MelConfig
 from polydiff_tts.audio.io import read_audio
@@ -43,8 +43,9 @@ if TYPE_CHECKING:
     from polydiff.pipeline import DiffusionPipeline
 
 
-class IntelligibilityEvaluator(Evaluator):
-    """Generates the held-out sequences and scores them.
+class IntelligibilityEvaluator(CheckerEvaluator):
+    """Generates the held-out sequences and scores them (the flow is the core's
+    :class:`~polydiff.evaluation.base.CheckerEvaluator`).
 
     Args:
         corpus: Directory with ``heldout.csv`` (sequences + reference recordings) and
@@ -60,6 +61,11 @@ class IntelligibilityEvaluator(Evaluator):
             other than ``spoken-digits`` (when ``corpus`` is not given), e.g. ``speaker_pattern``.
     """
 
+    name = "tts-intelligibility"
+    datasets = ("spoken-digits",)
+    own_data_noun = "corpus"
+    timed = False
+
     def __init__(
         self,
         corpus: str | Path | None = None,
@@ -73,7 +79,7 @@ class IntelligibilityEvaluator(Evaluator):
         own_corpus: dict[str, Any] | None = None,
         **corpus_options: Any,
     ):
-        self.own_corpus = {**(own_corpus or {}), **corpus_options}
+        self.own_corpus = self.own_data = {**(own_corpus or {}), **corpus_options}
         self.explicit_corpus, self.max_prompts = corpus is not None, max_prompts
         root = Path(corpus) if corpus is not None else DIGITS_ROOT
         self.heldout = read_metadata(root / heldout, root / "wavs")[:max_prompts]
@@ -92,44 +98,42 @@ class IntelligibilityEvaluator(Evaluator):
         guidance: float = 1.0,
         seed: int = 0,
     ) -> dict[str, Any]:
-        if not self.explicit_corpus and pipeline.config.dataset.name != "spoken-digits":
-            from polydiff_tts.evaluation.corpus import CorpusEvaluator
+        """The core's flow (:class:`~polydiff.evaluation.base.CheckerEvaluator`), guidance 1 by default."""
+        return super().evaluate(
+            pipeline,
+            out_dir,
+            num_per_prompt=num_per_prompt,
+            sampler=sampler,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+        )
 
-            options = {
-                "length_scale": self.length_scale,
-                "temperature": self.temperature,
-                "keep_wavs": self.keep_wavs,
-                **({"max_prompts": self.max_prompts} if self.max_prompts is not None else {}),
-                **self.own_corpus,
-            }
-            try:
-                judge = CorpusEvaluator(**options)
-            except TypeError as exc:
-                raise ConfigError(f"tts-intelligibility option 'own_corpus': {exc}") from exc
-            return judge.evaluate(
-                pipeline,
-                out_dir,
-                num_per_prompt=num_per_prompt,
-                sampler=sampler,
-                steps=steps,
-                guidance=guidance,
-                seed=seed,
-            )
-        if self.own_corpus:
-            raise ConfigError(
-                f"tts-intelligibility options {sorted(self.own_corpus)} apply to runs on your own corpus; "
-                "this run is judged on the digit sequences, which take none of them"
-            )
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+    def handles(self, pipeline: DiffusionPipeline) -> bool:
+        return self.explicit_corpus or super().handles(pipeline)
+
+    def fallback(self, pipeline: DiffusionPipeline) -> Evaluator:
+        from polydiff_tts.evaluation.corpus import CorpusEvaluator
+
+        options = {
+            "length_scale": self.length_scale,
+            "temperature": self.temperature,
+            "keep_wavs": self.keep_wavs,
+            **({"max_prompts": self.max_prompts} if self.max_prompts is not None else {}),
+            **self.own_data,
+        }
+        try:
+            return CorpusEvaluator(**options)
+        except TypeError as exc:
+            raise ConfigError(f"tts-intelligibility option 'own_corpus': {exc}") from exc
+
+    def plan(self, pipeline: DiffusionPipeline) -> Plan:
         writer = pipeline.writer()
         if not isinstance(writer, WavWriter):
             raise ConfigError(
                 "tts-intelligibility needs the 'wav' writer (it vocodes with the checkpoint's "
                 f"mel settings); the checkpoint uses {type(writer).__name__}"
             )
-        mel: MelConfig = writer.mel
-        vocoder = writer.vocoder
         recognizer = TemplateRecognizer(self.references, self.word_penalty)
         prompts = [normalize_text(u.normalized_text) for u in self.heldout]
         unknown = {w for p in prompts for w in p.split()} - recognizer.vocabulary
@@ -137,23 +141,29 @@ class IntelligibilityEvaluator(Evaluator):
             raise ConfigError(
                 f"held-out words {sorted(unknown)} have no reference recording in references.csv"
             )
-
-        start = time.perf_counter()
-        out = pipeline(
+        return Plan(
             prompts,
-            num_per_prompt=num_per_prompt,
-            sampler=sampler,
-            steps=steps,
-            guidance=guidance,
-            seed=seed,
-            temperature=self.temperature,
-            length_scale=self.length_scale,
+            {"writer": writer, "recognizer": recognizer},
+            {"temperature": self.temperature, "length_scale": self.length_scale},
         )
+
+    def header(
+        self, pipeline: DiffusionPipeline, num_per_prompt: int, sampling: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {}
+
+    def score(self, pipeline: DiffusionPipeline, out: Any, plan: Plan) -> dict[str, Any]:
+        writer, recognizer = plan.context["writer"], plan.context["recognizer"]
+        mel: MelConfig = writer.mel
+        vocoder = writer.vocoder
+        num_per_prompt = plan.num_per_prompt
+        start = time.perf_counter()
         lengths = out.lengths or [out.samples.shape[-1]] * len(out.prompts)
         mels = [m[:, :n] for m, n in zip(out.samples, lengths)]
         audio = [vocoder(m) for m in mels]
-        synthesis_s = time.perf_counter() - start
+        synthesis_s = plan.generation_seconds + time.perf_counter() - start
         audio_s = sum(len(a) for a in audio) / mel.sample_rate
+        plan.context["lengths"] = lengths
 
         to_mel = LogMelSpectrogram(mel)
         ref_mels = {}
@@ -172,7 +182,11 @@ class IntelligibilityEvaluator(Evaluator):
         dur_err = [abs(m.shape[-1] - ref_mels[u.id].shape[-1]) * frame_s for m, u in zip(mels, ref_of)]
         dur_rel = [e / (ref_mels[u.id].shape[-1] * frame_s) for e, u in zip(dur_err, ref_of)]
 
-        metrics: dict[str, Any] = {
+        details = [
+            {"prompt": p, "heard": " ".join(h), "mcd_mel_db": c, "duration_error_s": d}
+            for p, h, c, d in zip(out.prompts, heard, mcd, dur_err)
+        ]
+        return {
             "word_accuracy": word_accuracy(words, heard),
             "sequence_accuracy": float(np.mean([w == h for w, h in zip(words, heard)])),
             "reference_word_accuracy": word_accuracy(
@@ -186,23 +200,24 @@ class IntelligibilityEvaluator(Evaluator):
             "duration_error_rel": float(np.mean(dur_rel)),
             "rtf": synthesis_s / audio_s,
             "rtf_device": str(pipeline.device),
-            "num_prompts": len(prompts),
+            "num_prompts": len(plan.prompts),
             "num_samples": len(audio),
-            "sampler": sampler,
-            "steps": steps,
+            "sampler": plan.sampling["sampler"],
+            "steps": plan.sampling["steps"],
             "temperature": self.temperature
             if self.temperature is not None
             else pipeline.config.sample.get("temperature", 1.0),
             "length_scale": self.length_scale,
             "vocoder": writer.vocoder_name,
+            "_details": {"samples": details},
         }
+
+    def picture(
+        self, pipeline: DiffusionPipeline, out: Any, plan: Plan, metrics: dict[str, Any], out_dir: Path
+    ) -> None:
+        """The first ``keep_wavs`` WAVs (and a PNG of their mels) with the run's writer."""
         keep = slice(0, self.keep_wavs)
-        writer.write_samples(
+        lengths = plan.context["lengths"]
+        plan.context["writer"].write_samples(
             out.samples[keep], out.prompts[keep], out_dir / "samples.wav", lengths=lengths[keep]
         )
-        details = [
-            {"prompt": p, "heard": " ".join(h), "mcd_mel_db": c, "duration_error_s": d}
-            for p, h, c, d in zip(out.prompts, heard, mcd, dur_err)
-        ]
-        (out_dir / "metrics.json").write_text(json.dumps({**metrics, "samples": details}, indent=2) + "\n")
-        return metrics

@@ -1,4 +1,7 @@
-"""``wav``: log-mels -> WAV files (through a swappable vocoder) and mel-spectrogram PNGs."""
+"""``wav``: log-mels -> WAV files (through a swappable vocoder) and mel-spectrogram PNGs.
+
+The loss chart is the core's (:func:`polydiff.pictures.curves.loss_plot`); output paths follow
+:mod:`polydiff.outputs`."""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from typing import Any
 from torch import Tensor
 
 from polydiff.interfaces import Writer
-from polydiff.outputs import numbered
+from polydiff.outputs import numbered, output_file
+from polydiff.pictures.curves import loss_plot
 from polydiff_tts.audio.config import MelConfig
 from polydiff_tts.audio.io import write_wav
 from polydiff_tts.vocoders.base import Vocoder
 from polydiff_tts.vocoders.registry import load_vocoder
-from polydiff_tts.writers.loss_plot import loss_plot
 from polydiff_tts.writers.spectrogram_png import grid_image, save_png
 
 
@@ -82,7 +85,7 @@ class WavWriter(Writer):
         mels = trim(x, lengths)
         if path.suffix.lower() == ".png":
             return [self._mel_png(mels, prompts, path)]
-        path = (path / "samples.wav" if path.is_dir() else path).with_suffix(".wav")
+        path = output_file(path, "samples.wav").with_suffix(".wav")
         wav_paths = numbered(path, len(mels), labels=[slug(p) for p in prompts])
         written = [
             write_wav(wav_path, self.vocoder(mel), self.mel.sample_rate)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from polydiff.shapes_world import FOREGROUND
 from polydiff_video.attributes import COLOURS, parse_caption
 from polydiff_video.evaluation.tracking import ObjectTrack, as_numpy_clip, track_object
 
@@ -22,7 +23,8 @@ class CheckerConfig:
     """Thresholds of the checkers.
 
     Attributes:
-        threshold: Foreground = brightest channel at least this (of 255).
+        threshold: Foreground = brightest channel at least this (of 255); by default the
+            shared world's :data:`polydiff.shapes_world.FOREGROUND`.
         min_area: Fewer foreground pixels than this = object not visible in that frame.
         min_step: A centroid step shorter than this (pixels) casts no direction vote.
         agreement: Fraction of the first-half steps that must vote for one direction.
@@ -31,7 +33,7 @@ class CheckerConfig:
             track is at most this (pixels per frame^2); a bounce is one outlier.
     """
 
-    threshold: float = 100.0
+    threshold: float = FOREGROUND
     min_area: int = 2
     min_step: float = 0.5
     agreement: float = 0.75

@@ -12,7 +12,6 @@ judged by its own real clips instead (:class:`~polydiff_video.evaluation.own_dat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ import torch
 from torch import Tensor
 
 from polydiff.errors import ConfigError
+from polydiff.evaluation.base import CheckerEvaluator, Plan
 from polydiff.evaluation.evaluator import own_data_options
 from polydiff.interfaces import DiffusionDataset, Evaluator
 from polydiff_video.evaluation.checks import DEFAULT_CHECKS, CheckerConfig, ClipScore, score_clip, summarise
@@ -95,8 +95,9 @@ def reference_clips(
     return {p: clips for p, clips in wanted.items() if clips}
 
 
-class VideoMotionEvaluator(Evaluator):
-    """Generates ``num_per_prompt`` clips per prompt and scores them (see module docstring).
+class VideoMotionEvaluator(CheckerEvaluator):
+    """Generates ``num_per_prompt`` clips per prompt and scores them (see module docstring); the
+    flow is the core's :class:`~polydiff.evaluation.base.CheckerEvaluator`.
 
     Args:
         prompts: Prompts to score (default: the eval dataset's ``seen_prompts`` and
@@ -108,6 +109,11 @@ class VideoMotionEvaluator(Evaluator):
             also be given directly, e.g. ``classifier_steps``).
         checker options: Fields of :class:`CheckerConfig` (``threshold``, ``max_jerk``, ...).
     """
+
+    name = "video-motion"
+    datasets = MOTION_DATASETS
+    own_data_noun = "clips"
+    timed = False
 
     def __init__(
         self,
@@ -132,69 +138,46 @@ class VideoMotionEvaluator(Evaluator):
                 f"(threshold, min_area, min_step, agreement, max_area_cv, max_jerk)."
             ) from exc
 
-    def evaluate(
-        self,
-        pipeline: DiffusionPipeline,
-        out_dir: Path,
-        *,
-        num_per_prompt: int = 4,
-        sampler: str = "ddim",
-        steps: int = 50,
-        guidance: float = 3.0,
-        seed: int = 0,
-    ) -> dict[str, Any]:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+    def handles(self, pipeline: DiffusionPipeline) -> bool:
+        return self.prompts is not None or super().handles(pipeline)
+
+    def fallback(self, pipeline: DiffusionPipeline) -> Evaluator:
+        try:
+            return VideoOwnDataEvaluator(**self.own_data)
+        except TypeError as exc:
+            raise ConfigError(f"video-motion option 'own_data': {exc}") from exc
+
+    def plan(self, pipeline: DiffusionPipeline) -> Plan:
         cfg = pipeline.config
-        if cfg.dataset.name not in MOTION_DATASETS and self.prompts is None:
-            try:
-                judge = VideoOwnDataEvaluator(**self.own_data)
-            except TypeError as exc:
-                raise ConfigError(f"video-motion option 'own_data': {exc}") from exc
-            return judge.evaluate(
-                pipeline,
-                out_dir,
-                num_per_prompt=num_per_prompt,
-                sampler=sampler,
-                steps=steps,
-                guidance=guidance,
-                seed=seed,
-            )
-        if self.own_data:
-            raise ConfigError(
-                f"video-motion options {sorted(self.own_data)} apply to runs on your own clips; "
-                f"this run on '{cfg.dataset.name}' is judged by the motion checks, which take none of them"
-            )
         eval_set = pipeline.registry.build("dataset", cfg.dataset.name, split="eval", **cfg.dataset.options)
         seen, held = self._prompts(eval_set)
-        prompts = seen + held
-        out = pipeline(
-            prompts, num_per_prompt=num_per_prompt, sampler=sampler, steps=steps, guidance=guidance, seed=seed
-        )
-        metrics = evaluate_clips(
+        return Plan(seen + held, {"eval_set": eval_set, "held": held})
+
+    def header(
+        self, pipeline: DiffusionPipeline, num_per_prompt: int, sampling: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "evaluator": self.name,
+            "checkpoint": str(getattr(pipeline, "checkpoint_path", "")),
+            "settings": {"num_per_prompt": num_per_prompt, **sampling},
+            "checks": vars(self.checks),
+        }
+
+    def score(self, pipeline: DiffusionPipeline, out: Any, plan: Plan) -> dict[str, Any]:
+        return evaluate_clips(
             out.samples,
             out.prompts,
-            held_out=held,
-            reference=reference_clips(eval_set, prompts, num_per_prompt),
+            held_out=plan.context["held"],
+            reference=reference_clips(plan.context["eval_set"], plan.prompts, plan.num_per_prompt),
             config=self.checks,
         )
-        metrics = {
-            "evaluator": "video-motion",
-            "checkpoint": str(getattr(pipeline, "checkpoint_path", "")),
-            "settings": {
-                "num_per_prompt": num_per_prompt,
-                "sampler": sampler,
-                "steps": steps,
-                "guidance": guidance,
-                "seed": seed,
-            },
-            "checks": vars(self.checks),
-            **metrics,
-        }
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+    def picture(
+        self, pipeline: DiffusionPipeline, out: Any, plan: Plan, metrics: dict[str, Any], out_dir: Path
+    ) -> None:
+        """Contact sheets and one GIF per prompt, seen and held-out apart (with ``write_clips``)."""
         if self.write_clips:
-            self._write(out.samples, out.prompts, held, out_dir, num_per_prompt)
-        return metrics
+            self._write(out.samples, out.prompts, plan.context["held"], out_dir, plan.num_per_prompt)
 
     def _prompts(self, dataset: DiffusionDataset) -> tuple[list[str], list[str]]:
         held = list(self.held_out if self.held_out is not None else getattr(dataset, "held_out_prompts", []))

@@ -1,7 +1,8 @@
 """Find the moving object in a clip: per-frame foreground mask, centroid, area and colour.
 
 The object is whatever is bright or saturated against the dark background: pixels whose
-brightest channel reaches ``threshold``. This knows nothing about how clips are made.
+brightest channel reaches ``threshold`` (by default the shared world's one threshold,
+:data:`polydiff.shapes_world.FOREGROUND`). This knows nothing about how clips are made.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from polydiff.shapes_world import FOREGROUND, centroid, foreground
 
 
 @dataclass
@@ -45,18 +48,14 @@ def as_numpy_clip(clip: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def track_object(
-    clip: torch.Tensor | np.ndarray, *, threshold: float = 100.0, min_area: int = 2
+    clip: torch.Tensor | np.ndarray, *, threshold: float = FOREGROUND, min_area: int = 2
 ) -> ObjectTrack:
     """Segment and track the object of ``clip: [3, T, H, W]`` in [0, 255]."""
     array = as_numpy_clip(clip)
-    masks = array.max(axis=0) >= threshold  # [T, H, W]
-    areas = masks.sum(axis=(1, 2))
-    frames, height, width = masks.shape
-    ys, xs = np.arange(height, dtype=float), np.arange(width, dtype=float)
-    centroids = np.full((frames, 2), np.nan)
-    for t in range(frames):
-        if areas[t] >= min_area:
-            centroids[t, 0] = (masks[t].sum(axis=1) * ys).sum() / areas[t]
-            centroids[t, 1] = (masks[t].sum(axis=0) * xs).sum() / areas[t]
+    mask = foreground(torch.from_numpy(array), channel_dim=0, threshold=threshold)  # [T, H, W]
+    y, x, _ = centroid(mask.double())
+    masks, areas = mask.numpy(), mask.sum((1, 2)).numpy()
+    centroids = torch.stack([y, x], dim=1).numpy()
+    centroids[areas < min_area] = np.nan
     mean_rgb = array[:, masks].mean(axis=1) if masks.any() else None
     return ObjectTrack(masks=masks, centroids=centroids, areas=areas, mean_rgb=mean_rgb)

@@ -1,48 +1,31 @@
-"""``gif`` writer: one animated GIF per clip, a contact sheet, and strips of the diffusion process."""
+"""``gif`` writer: one animated GIF per clip, a contact sheet, and strips of the diffusion process.
+
+Frames, sheets and GIFs are drawn by the core's picture kit (:mod:`polydiff.pictures.frames`);
+output paths follow :mod:`polydiff.outputs`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from torch import Tensor
 
 from polydiff.errors import ConfigError
 from polydiff.interfaces import Writer
-from polydiff.outputs import numbered
-from polydiff_video.writers.layout import clip_frames, frame_sheet, upscale
+from polydiff.outputs import numbered, output_file, stem_of, with_suffix_kept
+from polydiff.pictures.frames import clip_frames, frame_sheet, save_gif
 
-
-def save_gif(frames: np.ndarray, path: Path, *, fps: float = 8.0, scale: int = 1) -> Path:
-    """Write uint8 ``[T, H, W, 3]`` as a looping GIF at ``fps``, upscaled by ``scale``.
-
-    Identical consecutive frames are stored once with a longer duration (the GIF way);
-    :func:`polydiff_video.data.clip_io.read_gif` expands them back.
-    """
-    images = [Image.fromarray(upscale(f, scale)) for f in frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(
-        path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0, optimize=False
-    )
-    return path
+__all__ = ["GifWriter", "save_gif"]
 
 
 def _stem(path: Path) -> Path:
     """``out/samples.gif`` and ``out/samples`` both give the stem ``out/samples``."""
-    return path.with_suffix("") if path.suffix.lower() in (".gif", ".png") else path
-
-
-def _with(stem: Path, suffix: str) -> Path:
-    """``stem`` + ``suffix``; unlike ``with_suffix`` it keeps dots: ``clip.v2`` -> ``clip.v2.gif``."""
-    return stem.with_name(stem.name + suffix)
+    return stem_of(path, (".gif", ".png"))
 
 
 def _target(path: Path, default_name: str) -> Path:
     """``path``, or ``path/default_name`` when ``path`` is an existing directory."""
-    path = Path(path)
-    return path / default_name if path.is_dir() else path
+    return output_file(path, default_name)
 
 
 class GifWriter(Writer):
@@ -101,8 +84,12 @@ class GifWriter(Writer):
             return [self.write_sheet(x, prompts, path)]
         stem = _stem(path)
         if len(x) == 1:
-            return [save_gif(clip_frames(x[0]), _with(stem, ".gif"), fps=self.fps, scale=self._scales(x)[0])]
-        return [*self.write_gifs(x, stem), self.write_sheet(x, prompts, _with(stem, ".png"))]
+            return [
+                save_gif(
+                    clip_frames(x[0]), with_suffix_kept(stem, ".gif"), fps=self.fps, scale=self._scales(x)[0]
+                )
+            ]
+        return [*self.write_gifs(x, stem), self.write_sheet(x, prompts, with_suffix_kept(stem, ".png"))]
 
     def write_gifs(self, x: Tensor, path: Path) -> list[Path]:
         """One GIF per clip of ``x: [B, 3, T, H, W]``: ``STEM-00.gif, STEM-01.gif, ...`` (numbered
@@ -116,7 +103,7 @@ class GifWriter(Writer):
 
     def write_sheet(self, x: Tensor, prompts: Sequence[str], path: Path) -> Path:
         """A contact sheet PNG of ``x: [B, 3, T, H, W]``: one row of frames per clip under its prompt."""
-        path = _with(_stem(Path(path)), ".png")
+        path = with_suffix_kept(_stem(Path(path)), ".png")
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [list(clip_frames(c)) for c in x]
         frame_sheet(rows, _labels(prompts, len(rows)), scale=self._scales(x)[1]).save(path)
@@ -131,7 +118,7 @@ class GifWriter(Writer):
         stem = _stem(_target(path, "trajectory.png"))
         stem.parent.mkdir(parents=True, exist_ok=True)
         labels = _labels(prompts, xt.shape[1])
-        outs = numbered(_with(stem, ".png"), xt.shape[1])
+        outs = numbered(with_suffix_kept(stem, ".png"), xt.shape[1])
         written = []
         for b in range(min(xt.shape[1], self.max_trajectory_samples)):
             rows = [[*clip_frames(xt[s, b]), None, *clip_frames(x0[s, b])] for s in range(len(steps))]
@@ -150,7 +137,7 @@ class GifWriter(Writer):
         stem = _stem(_target(path, "forward.png"))
         stem.parent.mkdir(parents=True, exist_ok=True)
         labels = _labels(prompts, xt.shape[1])
-        outs = numbered(_with(stem, ".png"), xt.shape[1])
+        outs = numbered(with_suffix_kept(stem, ".png"), xt.shape[1])
         written = []
         for b in range(min(xt.shape[1], self.max_trajectory_samples)):
             rows = [list(clip_frames(xt[s, b])) for s in range(len(steps))]

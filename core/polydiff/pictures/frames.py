@@ -1,4 +1,5 @@
-"""Pictures of clips: frames to uint8, upscaling, and labelled sheets of frames (Pillow)."""
+"""Pictures of clips: frames to uint8, upscaling, labelled sheets of frames (dark background)
+and GIF writing (Pillow)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,16 @@ def frame_sheet(
             x += fw + pad
         y += fh + pad
     return sheet
+
+
+def save_gif(frames: np.ndarray, path, *, fps: float = 8.0, scale: int = 1):
+    """Write uint8 ``[T, H, W, 3]`` as a looping GIF at ``fps``, upscaled by ``scale``; returns ``path``.
+
+    Identical consecutive frames are stored once with a longer duration (the GIF way).
+    """
+    images = [Image.fromarray(upscale(f, scale)) for f in frames]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0, optimize=False
+    )
+    return path

@@ -1,34 +1,30 @@
-"""Line plots with Pillow only: panels of ``[C, L]`` signals tiled into labelled grids."""
+"""Line plots with Pillow only: panels of ``[C, L]`` signals (:func:`line_panel`) tiled into
+labelled grids of equal cells (:func:`tile`), white background. For any rank-1 data."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from polydiff.pictures.grids import font
 
 #: Line colours of channels 0, 1, 2, ...
 COLORS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189))
 TITLE_HEIGHT = 14
 
 
-def _font(size: int = 11) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size)
-    except TypeError:  # Pillow < 10.1 has one bitmap size
-        return ImageFont.load_default()
-
-
-def _fit(draw: ImageDraw.ImageDraw, text: str, width: int, font: object) -> str:
+def fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, face: object) -> str:
     """``text`` cut with an ellipsis to fit ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
+    if draw.textlength(text, font=face) <= width:
         return text
-    while text and draw.textlength(text + "...", font=font) > width:
+    while text and draw.textlength(text + "...", font=face) > width:
         text = text[:-1]
     return text + "..."
 
 
-def panel(
+def line_panel(
     series: np.ndarray,
     size: tuple[int, int],
     *,
@@ -48,10 +44,10 @@ def panel(
     width, height = size
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
-    font = _font()
+    font_ = font()
     top = 0
     if title:
-        draw.text((3, 1), _fit(draw, title, width - 6, font), fill=(0, 0, 0), font=font)
+        draw.text((3, 1), fit_text(draw, title, width - 6, font_), fill=(0, 0, 0), font=font_)
         top = TITLE_HEIGHT
     lo, hi = y_range if y_range is not None else (float(series.min()), float(series.max()))
     if hi - lo < 1e-6:
@@ -93,13 +89,13 @@ def tile(
     top = TITLE_HEIGHT if col_labels else 0
     grid = Image.new("RGB", (left + cols * w, top + len(panels) * h), "white")
     draw = ImageDraw.Draw(grid)
-    font = _font()
+    font_ = font()
     for r, row in enumerate(panels):
         for c, image in enumerate(row):
             grid.paste(image, (left + c * w, top + r * h))
         if row_labels:
-            text = _fit(draw, row_labels[r], label_width - 6, font)
-            draw.text((3, top + r * h + h // 2 - 6), text, fill=(0, 0, 0), font=font)
+            text = fit_text(draw, row_labels[r], label_width - 6, font_)
+            draw.text((3, top + r * h + h // 2 - 6), text, fill=(0, 0, 0), font=font_)
     for c, text in enumerate(col_labels or []):
-        draw.text((left + c * w + 3, 1), _fit(draw, text, w - 6, font), fill=(0, 0, 0), font=font)
+        draw.text((left + c * w + 3, 1), fit_text(draw, text, w - 6, font_), fill=(0, 0, 0), font=font_)
     return grid

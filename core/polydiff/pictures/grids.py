@@ -1,4 +1,8 @@
-"""Pillow helpers: tensors to pictures, and labelled grids of pictures."""
+"""Pillow helpers shared by every writer: fonts, tensors to pictures, labelled grids and rows.
+
+White background, dark ink (:data:`BACKGROUND`, :data:`INK`). Rank-2 pictures come from
+:func:`to_pictures`; clips are laid out by :mod:`polydiff.pictures.frames`.
+"""
 
 from __future__ import annotations
 
