@@ -24,6 +24,7 @@ COMPONENT_KINDS = (
     "evaluator",
     "sampler",
     "logger",
+    "backbone",
     "pretrained",
 )
 
