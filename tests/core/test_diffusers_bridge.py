@@ -152,9 +152,12 @@ def test_without_diffusers_the_error_names_the_extra(ddim_dir, monkeypatch):
 
 
 def test_cli_samples_a_diffusers_directory(ddim_dir, tmp_path, capsys):
+    """The lecture's figure in small: DDPM over all T steps, snapshots at chosen timesteps."""
     _registry()
     out = tmp_path / "x.png"
-    args = ["sample", str(ddim_dir), "--out", str(out), "--num", "2", "--steps", "5", "--trajectory"]
-    assert main(args + ["--no-progress"]) == 0
+    args = ["sample", str(ddim_dir), "--out", str(out), "--num", "2", "--sampler", "ddpm", "--steps", str(T)]
+    assert main([*args, "--trajectory", "--trajectory-at", "29,19,9,0", "--no-progress"]) == 0
     assert out.is_file() and (tmp_path / "x-trajectory.png").is_file()
     assert str(out) in capsys.readouterr().out
+    assert main([*args, "--trajectory", "--trajectory-at", "29,100", "--no-progress"]) == 2
+    assert "--trajectory-at '29,100': give comma-separated timesteps in 0..99" in capsys.readouterr().err
