@@ -2,7 +2,8 @@
 # UNet against DiT at matched parameters, on the CPU (docs/backbones.md).
 # Usage: OUT=/tmp/backbones bash bench/backbones.sh [image|tts|video ...]
 # Each pair trains side by side (same load), one thread each, under nice; then each run is
-# evaluated by its plugin's evaluator and its sampling is timed.
+# evaluated by its plugin's evaluator and its sampling is timed; last, each backbone's training
+# step and network evaluation are timed alone (bench/backbones_step.py).
 set -u
 OUT=${OUT:-/tmp/backbones}
 mkdir -p "$OUT"
@@ -21,10 +22,25 @@ for mod in "${mods[@]}"; do
         --out "$OUT/$mod-$bb" --overwrite --no-progress $extra \
         > "$OUT/$mod-$bb.train.log" 2> "$OUT/$mod-$bb.time.log" ) &
   done
+# Steps in isolation: CPU seconds per training step / network evaluation, peak RSS added.
+for mod in "${mods[@]}"; do
+  nice -n 10 python bench/backbones_step.py "$mod" unet >> "$OUT/steps.jsonl"
+  nice -n 10 python bench/backbones_step.py "$mod" dit ${DIT[$mod]} >> "$OUT/steps.jsonl"
+done
   wait
   for bb in unet dit; do
     /usr/bin/time -v nice -n 10 polydiff evaluate "$OUT/$mod-$bb" --no-progress \
       > "$OUT/$mod-$bb.eval.log" 2> "$OUT/$mod-$bb.evaltime.log"
     nice -n 10 python bench/backbones_sampling.py "$OUT/$mod-$bb" > "$OUT/$mod-$bb.sampling.json"
   done
+# Steps in isolation: CPU seconds per training step / network evaluation, peak RSS added.
+for mod in "${mods[@]}"; do
+  nice -n 10 python bench/backbones_step.py "$mod" unet >> "$OUT/steps.jsonl"
+  nice -n 10 python bench/backbones_step.py "$mod" dit ${DIT[$mod]} >> "$OUT/steps.jsonl"
+done
+done
+# Steps in isolation: CPU seconds per training step / network evaluation, peak RSS added.
+for mod in "${mods[@]}"; do
+  nice -n 10 python bench/backbones_step.py "$mod" unet >> "$OUT/steps.jsonl"
+  nice -n 10 python bench/backbones_step.py "$mod" dit ${DIT[$mod]} >> "$OUT/steps.jsonl"
 done
