@@ -22,22 +22,12 @@ for mod in "${mods[@]}"; do
         --out "$OUT/$mod-$bb" --overwrite --no-progress $extra \
         > "$OUT/$mod-$bb.train.log" 2> "$OUT/$mod-$bb.time.log" ) &
   done
-# Steps in isolation: CPU seconds per training step / network evaluation, peak RSS added.
-for mod in "${mods[@]}"; do
-  nice -n 10 python bench/backbones_step.py "$mod" unet >> "$OUT/steps.jsonl"
-  nice -n 10 python bench/backbones_step.py "$mod" dit ${DIT[$mod]} >> "$OUT/steps.jsonl"
-done
   wait
   for bb in unet dit; do
     /usr/bin/time -v nice -n 10 polydiff evaluate "$OUT/$mod-$bb" --no-progress \
       > "$OUT/$mod-$bb.eval.log" 2> "$OUT/$mod-$bb.evaltime.log"
     nice -n 10 python bench/backbones_sampling.py "$OUT/$mod-$bb" > "$OUT/$mod-$bb.sampling.json"
   done
-# Steps in isolation: CPU seconds per training step / network evaluation, peak RSS added.
-for mod in "${mods[@]}"; do
-  nice -n 10 python bench/backbones_step.py "$mod" unet >> "$OUT/steps.jsonl"
-  nice -n 10 python bench/backbones_step.py "$mod" dit ${DIT[$mod]} >> "$OUT/steps.jsonl"
-done
 done
 # Steps in isolation: CPU seconds per training step / network evaluation, peak RSS added.
 for mod in "${mods[@]}"; do
