@@ -160,8 +160,9 @@ def polydiff_backbones() -> list[Component]:
     The builder fills ``dims`` from the data's rank and the other three from the encoder and the
     conditioner; ``options`` are the run's ``backbone.options`` (``--set backbone.FIELD=VALUE``),
     and the module's ``config`` (a dataclass) is written back to them, so a checkpoint rebuilds
-    it. A ``check_input_shape(spatial)`` method, when present, is called before training. Weights
-    live in the checkpoint under ``unet.*`` whatever the backbone (the model's attribute name).
+    it. Sizes the network cannot take should fail in ``forward`` with a one-line ConfigError (the
+    UNet and the DiT also offer ``check_input_shape(spatial)``). Weights live in the checkpoint
+    under ``unet.*`` whatever the backbone (the model's attribute name).
     Select with ``polydiff train MODALITY --backbone NAME``.
 
     Example::

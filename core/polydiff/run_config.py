@@ -199,6 +199,10 @@ class RunConfig:
                 f"backbone 'unet' takes its options from the unet section, not backbone.options "
                 f"{sorted(self.backbone.options)}; use --set unet.FIELD=VALUE"
             )
+        if self.backbone.name == "dit":  # the core's own: its options are checked here, before any data
+            from polydiff.nn.dit_config import DiTConfig
+
+            _replace_fields(DiTConfig(dims=mod.rank), self.backbone.options, "backbone")
 
     # ------------------------------------------------------------------ (de)serialising
     def to_dict(self) -> dict[str, Any]:

@@ -104,6 +104,15 @@ def test_backbones_are_components(toy_registry):
         RunConfig.for_modality("toy", backbone="dti", registry=toy_registry)
 
 
+def test_dit_options_are_checked_with_the_config(toy_registry):
+    cfg = RunConfig.for_modality("toy", backbone="dit", registry=toy_registry)
+    with pytest.raises(ConfigError, match=r"^backbone.depth must be >= 1, got 0"):
+        cfg.apply_overrides(["backbone.depth=0"])
+    cfg.backbone.options.clear()
+    with pytest.raises(ConfigError, match=r"unknown backbone field\(s\) \['dpeth'\]. Did you mean 'depth'"):
+        cfg.apply_overrides(["backbone.dpeth=2"])
+
+
 def test_dit_run_builds_saves_and_reloads(toy_registry, toy_config, tmp_path):
     cfg = RunConfig.for_modality("toy", backbone="dit", registry=toy_registry)
     cfg.apply_overrides([f"backbone.{k}={v}" for k, v in TINY_DIT.items()] + ["backbone.patch_size=[4]"])
