@@ -161,3 +161,5 @@ def test_cli_samples_a_diffusers_directory(ddim_dir, tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
     assert main([*args, "--trajectory", "--trajectory-at", "29,100", "--no-progress"]) == 2
     assert "--trajectory-at '29,100': give comma-separated timesteps in 0..99" in capsys.readouterr().err
+    assert main(["evaluate", str(ddim_dir), "--no-progress"]) == 2
+    assert "is a diffusers model: polydiff has no data it was trained on" in capsys.readouterr().err
