@@ -48,6 +48,8 @@ _LAZY: dict[str, str] = {
     "UNetConfig": "polydiff.nn.config",
     "SpaceTimeConfig": "polydiff.nn.config",
     "UNet": "polydiff.nn.unet",
+    "DiTConfig": "polydiff.nn.dit_config",
+    "DiT": "polydiff.nn.dit",
     # component interfaces
     "Conditioning": "polydiff.interfaces",
     "SamplingPlan": "polydiff.interfaces",
@@ -130,6 +132,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         default_collate,
     )
     from polydiff.nn.config import SpaceTimeConfig, UNetConfig
+    from polydiff.nn.dit import DiT
+    from polydiff.nn.dit_config import DiTConfig
     from polydiff.nn.unet import UNet
     from polydiff.pipeline import DiffusionPipeline, PipelineOutput
     from polydiff.plugins import (

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from torch import nn
+
 from polydiff.diffusion.gaussian import GaussianDiffusion
 from polydiff.errors import DataError
 from polydiff.interfaces import DiffusionDataset, default_collate
 from polydiff.model import DiffusionModel
-from polydiff.nn.unet import UNet
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
 
@@ -35,7 +36,7 @@ def collate_fn(dataset: DiffusionDataset) -> Any:
 def build_model(
     config: RunConfig, registry: Registry, dataset: DiffusionDataset | None = None
 ) -> DiffusionModel:
-    """Encoder, conditioner and UNet for ``config``.
+    """Encoder, conditioner and backbone (UNet by default) for ``config``.
 
     With ``dataset`` (training), the conditioner is fitted on it (vocabulary) and the
     options that rebuild it are written back to ``config``; the UNet's channel and
@@ -53,11 +54,25 @@ def build_model(
         config.encoder.options = encoder.config()
     latent_shape = list(encoder.latent_shape(config.data_shape))
     config.latent_shape = latent_shape
-    config.unet = dataclasses.replace(
-        config.unet,
-        in_channels=latent_shape[0],
-        cond_channels=conditioner.concat_channels,
-        context_dim=conditioner.context_dim,
-    )
-    unet = UNet(config.unet)
-    return DiffusionModel(unet, conditioner, encoder, GaussianDiffusion(config.diffusion))
+    net = build_backbone(config, registry, latent_shape, conditioner)
+    return DiffusionModel(net, conditioner, encoder, GaussianDiffusion(config.diffusion))
+
+
+def build_backbone(
+    config: RunConfig, registry: Registry, latent_shape: list[int], conditioner: Any
+) -> nn.Module:
+    """The run's denoising network (``config.backbone``), its sizes completed from the latent
+    shape and the conditioner and written back to ``config`` (``unet`` section or backbone options)."""
+    filled = {
+        "in_channels": latent_shape[0],
+        "cond_channels": conditioner.concat_channels,
+        "context_dim": conditioner.context_dim,
+    }
+    if config.backbone.name == "unet":
+        config.unet = dataclasses.replace(config.unet, **filled)
+        return registry.build("backbone", "unet", **dataclasses.asdict(config.unet))
+    options = {**config.backbone.options, "dims": len(latent_shape) - 1, **filled}
+    net = registry.build("backbone", config.backbone.name, **options)
+    if dataclasses.is_dataclass(getattr(net, "config", None)):
+        config.backbone.options = dataclasses.asdict(net.config)
+    return net

@@ -82,3 +82,26 @@ def polydiff_evaluators() -> list[Component]:
             "Frechet distance in its features, nearest-training-item memorisation (any modality)",
         ),
     ]
+
+
+@hookimpl
+def polydiff_backbones() -> list[Component]:
+    return [
+        Component(
+            "unet",
+            "polydiff.nn.unet:build_unet",
+            description="rank-generic UNet (1D/2D/3D, factorized video); options: the run's unet section",
+        ),
+        Component(
+            "dit",
+            "polydiff.nn.dit:build_dit",
+            description="rank-generic diffusion transformer: patches, adaLN-zero, cross-attention",
+        ),
+        Component(
+            "diffusers-unet2d",
+            "polydiff.bridges.diffusers:DiffusersUNet2D",
+            description="a diffusers UNet2DModel directory (safetensors), e.g. google/ddpm-celebahq-256",
+            requires=("diffusers",),
+            extra="polydiff[diffusers]",
+        ),
+    ]

@@ -147,6 +147,34 @@ def polydiff_loggers() -> list[Component]:
 
 
 @hookspec
+def polydiff_backbones() -> list[Component]:
+    """Return backbone components: the denoising network (the core registers ``unet`` and ``dit``).
+
+    ``target(dims=..., in_channels=..., cond_channels=..., context_dim=..., **options)`` returns
+    an ``nn.Module`` called as the UNet is::
+
+        net(x [B, in_channels, *spatial], t [B], context=[B, L, context_dim] | None,
+            context_mask=[B, L] bool | None, concat=[B, cond_channels, *spatial] | None)
+            -> [B, in_channels, *spatial]   # eps, x0 or v, as the run's diffusion.prediction
+
+    The builder fills ``dims`` from the data's rank and the other three from the encoder and the
+    conditioner; ``options`` are the run's ``backbone.options`` (``--set backbone.FIELD=VALUE``),
+    and the module's ``config`` (a dataclass) is written back to them, so a checkpoint rebuilds
+    it. Sizes the network cannot take should fail in ``forward`` with a one-line ConfigError (the
+    UNet and the DiT also offer ``check_input_shape(spatial)``). Weights live in the checkpoint
+    under ``unet.*`` whatever the backbone (the model's attribute name).
+    Select with ``polydiff train MODALITY --backbone NAME``.
+
+    Example::
+
+        @hookimpl
+        def polydiff_backbones():
+            return [Component("my-mixer", "my_plugin.nets:MixerDenoiser",
+                              description="MLP-mixer over patches")]
+    """
+
+
+@hookspec
 def polydiff_pretrained() -> list[Pretrained]:
     """Return pretrained models: trained checkpoints shipped in the plugin's package data.
 

@@ -8,17 +8,21 @@ from torch import Tensor, nn
 
 from polydiff.diffusion.gaussian import GaussianDiffusion
 from polydiff.interfaces import Conditioner, Encoder
-from polydiff.nn.unet import UNet
 
 
 class DiffusionModel(nn.Module):
     """Holds ``unet``, ``conditioner`` and ``encoder``; its state dict is the checkpoint.
 
+    ``unet`` is the run's backbone, whichever it is (a UNet, a DiT, ...): the attribute keeps
+    its name so that every checkpoint's weights stay ``unet.*``.
+
     ``forward`` computes the training loss of one batch, so DistributedDataParallel can
     wrap the whole model and synchronise the conditioner's gradients with the UNet's.
     """
 
-    def __init__(self, unet: UNet, conditioner: Conditioner, encoder: Encoder, diffusion: GaussianDiffusion):
+    def __init__(
+        self, unet: nn.Module, conditioner: Conditioner, encoder: Encoder, diffusion: GaussianDiffusion
+    ):
         super().__init__()
         self.unet, self.conditioner, self.encoder = unet, conditioner, encoder
         self.diffusion = diffusion

@@ -169,9 +169,12 @@ class DiffusionPipeline:
             CheckpointError: neither an existing path nor a known name (one line listing the
                 known names and the closest match).
         """
+        from polydiff.bridges.diffusers import is_diffusers_dir
         from polydiff.pretrained import resolve
 
         registry = registry or plugins.get_registry()
+        if is_diffusers_dir(name_or_path):
+            return cls.from_diffusers(name_or_path, registry=registry, device=device)
         path, record = resolve(name_or_path, registry)
         pipe = cls.from_checkpoint(path, registry=registry, device=device, use_ema=use_ema)
         pipe.pretrained = record
@@ -179,6 +182,34 @@ class DiffusionPipeline:
             pipe.with_expert(
                 cls.from_pretrained(expert, registry=registry, device=pipe.device, use_ema=use_ema)
             )
+        return pipe
+
+    @classmethod
+    def from_diffusers(
+        cls,
+        path: str | Path,
+        *,
+        registry: Registry | None = None,
+        device: str | torch.device | None = None,
+    ) -> DiffusionPipeline:
+        """A pipeline around a diffusers ``UNet2DModel`` directory and its scheduler config.
+
+        ``path`` holds ``model_index.json`` + ``unet/`` + ``scheduler/`` (what ``save_pretrained``
+        and the Hub write) or is the ``unet/`` folder itself; see :mod:`polydiff.bridges.diffusers`.
+        The model samples with any polydiff sampler; its ``sample`` defaults come from the scheduler
+        (``clip_sample``, ``timestep_spacing``). :meth:`from_pretrained` and ``polydiff sample``
+        recognise such directories. Needs ``pip install 'polydiff[diffusers]'``.
+
+        >>> pipe = DiffusionPipeline.from_diffusers("ddpm-celebahq-256")  # doctest: +SKIP
+        >>> out = pipe(num_per_prompt=4, sampler="ddpm", steps=1000)  # doctest: +SKIP
+        """
+        from polydiff.bridges.diffusers import run_config_for
+
+        registry = registry or plugins.get_registry()
+        device = resolve_device(device)
+        config = run_config_for(path, registry)
+        pipe = cls(build_model(config, registry), config, registry, device)
+        pipe.checkpoint_path = Path(path)
         return pipe
 
     def writer(self) -> Writer:

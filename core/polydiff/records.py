@@ -26,6 +26,7 @@ COMPONENT_KINDS = (
     "evaluator",
     "sampler",
     "logger",
+    "backbone",
     "pretrained",
 )
 

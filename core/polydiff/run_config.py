@@ -79,6 +79,10 @@ class RunConfig:
     writer: ComponentRef | None = None
     evaluator: ComponentRef | None = None
     unet: UNetConfig = field(default_factory=UNetConfig)
+    #: The denoising network (``polydiff_backbones``). ``unet`` takes its options from the
+    #: ``unet`` section (its own options stay empty); others from ``backbone.options``. Configs
+    #: written before backbones existed have no such field: they mean the UNet.
+    backbone: ComponentRef = field(default_factory=lambda: ComponentRef("unet"))
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLE))
@@ -98,6 +102,7 @@ class RunConfig:
         dataset: str | None = None,
         encoder: str | None = None,
         conditioner: str | None = None,
+        backbone: str | None = None,
         overrides: dict[str, dict[str, Any]] | None = None,
         registry: Registry | None = None,
     ) -> RunConfig:
@@ -149,6 +154,7 @@ class RunConfig:
             writer=ComponentRef(mod.writer) if mod.writer else None,
             evaluator=ComponentRef(mod.evaluator) if mod.evaluator else None,
             unet=unet,
+            backbone=ComponentRef(backbone or "unet", dict(sections.get("backbone", {}))),
             diffusion=_replace_fields(DiffusionConfig(), sections.get("diffusion", {}), "diffusion"),
             train=_replace_fields(TrainConfig(), sections.get("train", {}), "train"),
             sample={**DEFAULT_SAMPLE, **sections.get("sample", {})},
@@ -188,7 +194,7 @@ class RunConfig:
             else:
                 raise ConfigError(
                     f"--set: unknown section '{section}' in '{item}'; known sections: "
-                    "train, unet, diffusion, sample, dataset, encoder, conditioner"
+                    "train, unet, backbone, diffusion, sample, dataset, encoder, conditioner"
                 )
         if assignments:
             self.validate(registry)
@@ -216,6 +222,16 @@ class RunConfig:
                 f"rank {mod.rank}; drop the override or use unet.dims={mod.rank}"
             )
         check_sample_section(self.sample, registry)
+        registry.component("backbone", self.backbone.name)  # unknown names list the known ones
+        if self.backbone.name == "unet" and self.backbone.options:
+            raise ConfigError(
+                f"backbone 'unet' takes its options from the unet section, not backbone.options "
+                f"{sorted(self.backbone.options)}; use --set unet.FIELD=VALUE"
+            )
+        if self.backbone.name == "dit":  # the core's own: its options are checked here, before any data
+            from polydiff.nn.dit_config import DiTConfig
+
+            _replace_fields(DiTConfig(dims=mod.rank), self.backbone.options, "backbone")
 
     # ------------------------------------------------------------------ (de)serialising
     def to_dict(self) -> dict[str, Any]:
@@ -236,7 +252,7 @@ class RunConfig:
             )
         d = dict(data)
         try:
-            for key in ("dataset", "encoder", "conditioner", "writer", "evaluator"):
+            for key in ("dataset", "encoder", "conditioner", "writer", "evaluator", "backbone"):
                 if d.get(key) is not None:
                     d[key] = ComponentRef(**d[key])
             d["unet"] = _replace_fields(UNetConfig(), upgrade_legacy_unet(d.get("unet", {})), "unet")

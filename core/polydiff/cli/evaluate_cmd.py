@@ -60,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     add_experts(pipe, args)
     pipe.progress = progress_enabled(args.no_progress)  # the evaluator's sampling shows its steps
     cfg = pipe.config
+    if cfg.backbone.name == "diffusers-unet2d":
+        raise ConfigError(
+            f"{args.checkpoint} is a diffusers model: polydiff has no data it was trained on to judge it "
+            f"by; sample it with `polydiff sample {args.checkpoint}`"
+        )
     # a modality without an evaluator of its own is judged by its data (the core's own-data judges)
     name = cfg.evaluator.name if cfg.evaluator is not None else "own-data"
     options = {**(cfg.evaluator.options if cfg.evaluator is not None else {}), **_options(args.option)}

@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write the reverse process (x_t and predicted x0 at several steps)",
     )
+    p.add_argument(
+        "--trajectory-at",
+        metavar="T1,T2,...",
+        help="with --trajectory: the timesteps to show (default: 8 evenly spaced), e.g. 299,199,99,0 "
+        "for the states after 700, 800, 900 and 1000 of 1000 DDPM steps",
+    )
     p.add_argument("--length-scale", type=float, help="speech: speaking-rate factor (>1 slower)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
     add_sampling_arguments(p)
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_output(args.out, _default_path(args.checkpoint, writer), writer_extensions(writer))
     add_experts(pipe, args)
     extra = {"length_scale": args.length_scale} if args.length_scale is not None else {}
-    steps = trajectory_timesteps(pipe.config.diffusion.num_timesteps) if args.trajectory else None
+    steps = _trajectory_steps(args, pipe.config.diffusion.num_timesteps)
     out = pipe(
         args.prompt or None,
         num_per_prompt=args.num,
@@ -89,6 +95,26 @@ def run(args: argparse.Namespace) -> int:
         )
     print_outputs(f"wrote {len(out.prompts)} sample(s):", written)
     return 0
+
+
+def _trajectory_steps(args: argparse.Namespace, num_timesteps: int) -> list[int] | None:
+    """The timesteps ``--trajectory`` shows: ``--trajectory-at``'s, or 8 evenly spaced."""
+    from polydiff.errors import ConfigError
+
+    if args.trajectory_at is None:
+        return trajectory_timesteps(num_timesteps) if args.trajectory else None
+    if not args.trajectory:
+        raise ConfigError("--trajectory-at chooses the steps of --trajectory; add --trajectory")
+    try:
+        steps = [int(part) for part in args.trajectory_at.split(",") if part.strip()]
+    except ValueError:
+        steps = []
+    if not steps or any(not 0 <= t < num_timesteps for t in steps):
+        raise ConfigError(
+            f"--trajectory-at {args.trajectory_at!r}: give comma-separated timesteps in "
+            f"0..{num_timesteps - 1}, e.g. 299,199,99,0"
+        )
+    return steps
 
 
 def _default_path(checkpoint: Path, writer: object) -> Path:

@@ -22,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", help="dataset name (default: the modality's)")
     p.add_argument("--encoder", help="encoder name, e.g. pixels or vae for images (default: the modality's)")
     p.add_argument("--conditioner", help="conditioner name (default: the modality's)")
+    p.add_argument(
+        "--backbone",
+        help="denoising network: unet (default), dit, or another from `polydiff plugins`; its options "
+        "with --set backbone.FIELD=VALUE (unet: --set unet.FIELD=VALUE)",
+    )
     p.add_argument("--data-path", help="path option of folder/corpus datasets (sets dataset.path)")
     p.add_argument(
         "--preset",
@@ -129,6 +134,7 @@ def _fresh_config(args: argparse.Namespace) -> RunConfig:
         dataset=args.dataset,
         encoder=args.encoder,
         conditioner=args.conditioner,
+        backbone=args.backbone,
         overrides={"train": _train_overrides(args)},
     )
     if args.data_path:
@@ -152,6 +158,7 @@ def _resume_config(args: argparse.Namespace, out: Path) -> RunConfig:
         ("--dataset", args.dataset, config.dataset.name),
         ("--encoder", args.encoder, config.encoder.name),
         ("--conditioner", args.conditioner, config.conditioner.name),
+        ("--backbone", args.backbone, config.backbone.name),
         ("--preset", args.preset, config.preset),
     ):
         if asked is not None and asked != theirs:

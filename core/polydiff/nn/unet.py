@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -320,3 +321,14 @@ def coordinates(batch: int, spatial: Sequence[int], like: Tensor) -> Tensor:
     axes = [torch.linspace(-1.0, 1.0, n, device=like.device, dtype=like.dtype) for n in spatial]
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij"))
     return grid.unsqueeze(0).expand(batch, *grid.shape)
+
+
+def build_unet(**options: Any) -> UNet:
+    """The ``unet`` backbone component: ``UNet(UNetConfig(**options))`` (a run's ``unet`` section)."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(UNetConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"unknown unet option(s) {unknown}; known: {', '.join(sorted(known))}")
+    return UNet(UNetConfig(**options))

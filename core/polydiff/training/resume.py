@@ -45,7 +45,7 @@ def reconcile(run: RunConfig, asked: RunConfig, run_dir: Path, step: int) -> tup
         return False
 
     differs("modality", run.modality, asked.modality)
-    for kind in ("dataset", "encoder", "conditioner"):
+    for kind in ("dataset", "encoder", "conditioner", "backbone"):
         mine, theirs = getattr(run, kind), getattr(asked, kind)
         if differs(kind, mine.name, theirs.name):
             continue
