@@ -46,8 +46,10 @@ def _counting(monkeypatch) -> list[str]:
 # ----------------------------------------------------------------------------- channels
 def test_a_grey_folder_has_one_channel_and_a_colour_image_makes_three(tmp_path) -> None:
     root = _grey_folder(tmp_path / "g", n=2)
+    Image.new("L", (6, 9), 40).save(root / "orl.pgm")  # netpbm files (the ORL faces) are read too
     grey = FolderDataset(path=root, size=8)
-    assert grey.data_shape == (1, 8, 8) and grey[0]["x"].shape == (1, 8, 8)
+    assert grey.data_shape == (1, 8, 8) and grey[0]["x"].shape == (1, 8, 8) and len(grey) == 3
+    assert int(grey[grey.files.index("orl.pgm")]["x"].float().mean()) == 40
     rgb = FolderDataset(path=root, size=8, channels=3)
     assert torch.equal(rgb[0]["x"][0], grey[0]["x"][0]) and torch.equal(rgb[0]["x"][1], rgb[0]["x"][2])
     Image.new("RGB", (8, 8), (200, 30, 10)).save(root / "red.png")

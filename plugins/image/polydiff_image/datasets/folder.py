@@ -41,7 +41,9 @@ from polydiff.data_check import DataReport, ensure_inside, path_inside, read_tex
 from polydiff.errors import ConfigError, DataError
 from polydiff_image.datasets.decoded_cache import DecodedCache, cache_key
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm"}
+)
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 
 
