@@ -12,6 +12,7 @@ from PIL import Image
 
 import polydiff_image.datasets.folder as folder_module
 import polydiff_image.plugin as image_plugin
+from polydiff.builder import build_dataset
 from polydiff.errors import ConfigError, DataError
 from polydiff.pipeline import DiffusionPipeline
 from polydiff.plugins import Registry
@@ -188,3 +189,22 @@ def test_workers_give_the_batches_of_the_main_process(tmp_path) -> None:
     assert all(torch.equal(a, b) for a, b in zip(alone, pooled))
     resumed = batches(2, 2)  # a resume at step 2 continues the same sequence
     assert all(torch.equal(a, b) for a, b in zip(alone[2:], resumed))
+
+
+def test_a_loaded_run_gets_the_channels_it_was_trained_on(tmp_path) -> None:
+    root = _grey_folder(tmp_path / "g", n=3)
+    registry = Registry.from_plugins(image_plugin)
+    cfg = RunConfig.for_modality(
+        "image",
+        dataset="folder",
+        conditioner="none",
+        registry=registry,
+        overrides={"dataset": {"folder": {"path": str(root), "size": 8}}},
+    )
+    cfg.data_shape = [3, 8, 8]  # a run trained before the channels option: grey as RGB
+    ds = build_dataset(cfg, registry)
+    assert ds.data_shape == (3, 8, 8) and ds[0]["x"].shape == (3, 8, 8)
+    assert torch.equal(ds[0]["x"], FolderDataset(path=root, size=8, channels=3)[0]["x"])
+    cfg.dataset.options["channels"] = 1
+    with pytest.raises(DataError, match=r"trained on 3-channel images.*--set dataset.channels=3"):
+        build_dataset(cfg, registry)

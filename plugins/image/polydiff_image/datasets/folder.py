@@ -300,6 +300,7 @@ class FolderDataset:
         self.files, self._rows = list(kept), list(rows)
         self.texts = [metadata[name] if metadata is not None else "" for name in self.files]
         self.conditional = metadata is not None
+        self._channels_option = channels
         self.channels = (1 if grey else 3) if channels == "auto" else int(channels)
         empty = torch.empty((0, 3, self.size, self.size), dtype=torch.uint8)
         self._memory = pick_channels(memory if memory is not None else empty, self.channels)
@@ -307,6 +308,31 @@ class FolderDataset:
         #: DataLoader workers this dataset wants (``train.num_workers="auto"``): images not held
         #: in memory nor on disk are decoded when drawn, which workers do in parallel.
         self.loader_workers = 0 if len(self._memory) == len(self.files) or disk is not None else 4
+
+    def conform(self, data_shape: tuple[int, ...]) -> None:
+        """Give the items of a run trained on ``data_shape`` (called when a run is loaded): with
+        ``channels="auto"``, a run trained on 3-channel images of a folder that is now all grey
+        (runs before the ``channels`` option, or a folder that changed) gets the grey level
+        three times, and a 1-channel run of a folder that now holds colour gets the luma.
+
+        Raises:
+            DataError: ``channels`` was given and differs from the run's.
+        """
+        want = int(data_shape[0])
+        if want == self.channels:
+            return
+        if self._channels_option != "auto" or want not in (1, 3):
+            raise DataError(
+                f"folder dataset '{self.root}': the run was trained on {want}-channel images, but the "
+                f"option channels={self._channels_option} gives {self.channels}. Fix: --set "
+                f"dataset.channels={want} (or leave the option out)"
+            )
+        if want == 3:  # auto chose 1 channel: every image is grey, so this is exact
+            self._memory = self._memory.expand(-1, 3, -1, -1).contiguous()
+        else:
+            self._memory = pick_channels(self._memory, 1)
+        self.channels = want
+        self.data_shape = (want, self.size, self.size)
 
     def _decode_all(
         self, files: list[Path], names: list[str], budget: int, disk: DecodedCache | None
