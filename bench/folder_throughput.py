@@ -6,7 +6,7 @@ The folder is made once (``--make N``) from the two photographs that ship with s
 random non-square crops (120-320 pixels a side) saved as JPEG (quality 90), so that decoding costs
 what real photographs cost. Nothing is downloaded; the folder stays where ``--folder`` says.
 
-    python bench/folder_throughput.py --folder /tmp/realdata/bench_images --make 3000
+    python bench/folder_throughput.py --folder /tmp/realdata/bench_images --make 3000 --rounds 5
 """
 
 from __future__ import annotations
@@ -63,34 +63,47 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--make", type=int, default=0, help="create N images first (if the folder is empty)")
     parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="repeat every measurement (median, range)")
     args = parser.parse_args()
     if args.make and not any(args.folder.glob("*.jpg")):
         make_folder(args.folder, args.make)
     torch.set_num_threads(1)
     n = len(list(args.folder.glob("*.jpg")))
+    rates: dict[str, list[float]] = {}
+    for _ in range(args.rounds):
+        for what, rate in one_round(args.folder, args.size, n):
+            rates.setdefault(what, []).append(rate)
+    print(
+        f"{n} JPEG files in {args.folder}, size {args.size}, batch 32, torch threads 1, "
+        f"{args.rounds} rounds\n"
+    )
+    print("| what | items/s (median) | range |\n|---|---|---|")
+    for what, values in rates.items():
+        print(f"| {what} | {np.median(values):,.0f} | {min(values):,.0f} - {max(values):,.0f} |")
+
+
+def one_round(folder: Path, size: int, n: int) -> list[tuple[str, float]]:
+    """Every measurement once, with a fresh disk cache."""
     cache = Path(tempfile.mkdtemp(prefix="polydiff-folder-cache-"))
     rows = []
     try:
-        base = {"path": args.folder, "size": args.size}
+        base = {"path": folder, "size": size}
         ds, t = build(**base)
-        rows.append(("build, no disk cache (the decode pass)", n / t, f"{t:.1f} s"))
+        rows.append(("build, no disk cache (the decode pass)", n / t))
         _, t = build(**base, cache_dir=cache)
-        rows.append(("build, disk cache cold (decode + write)", n / t, f"{t:.1f} s"))
-        warm, t = build(**base, cache_dir=cache)
-        rows.append(("build, disk cache warm (read)", n / t, f"{t:.2f} s"))
-        rows.append(("epoch, memory cache, 0 workers", epoch(ds, 0), ""))
-        rows.append(("epoch, memory cache, 2 workers", epoch(ds, 2), ""))
+        rows.append(("build, disk cache cold (decode + write)", n / t))
+        _, t = build(**base, cache_dir=cache)
+        rows.append(("build, disk cache warm (read)", n / t))
+        rows.append(("epoch, memory cache, 0 workers", epoch(ds, 0)))
+        rows.append(("epoch, memory cache, 2 workers", epoch(ds, 2)))
         lazy, _ = build(**base, cache_mb=0)
-        rows.append(("epoch, no cache (decoded when drawn), 0 workers", epoch(lazy, 0), ""))
-        rows.append(("epoch, no cache (decoded when drawn), 2 workers", epoch(lazy, 2), ""))
+        rows.append(("epoch, no cache (decoded when drawn), 0 workers", epoch(lazy, 0)))
+        rows.append(("epoch, no cache (decoded when drawn), 2 workers", epoch(lazy, 2)))
         mapped, _ = build(**base, cache_mb=0, cache_dir=cache)
-        rows.append(("epoch, disk cache only (memory-mapped), 0 workers", epoch(mapped, 0), ""))
+        rows.append(("epoch, disk cache only (memory-mapped), 0 workers", epoch(mapped, 0)))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    print(f"{n} JPEG files in {args.folder}, size {args.size}, batch 32, torch threads 1\n")
-    print("| what | items/s | time |\n|---|---|---|")
-    for what, rate, note in rows:
-        print(f"| {what} | {rate:,.0f} | {note} |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@
 
 Without ``metadata.jsonl``/``metadata.csv`` the dataset is unconditional (every caption is
 ``""``; train it with ``--conditioner none``). Images are converted to RGB (see
-:func:`to_rgb` for the rule per mode), resized so that the shorter side is ``size`` and
-centre-cropped to ``size x size``, and all of them are decoded once, when the dataset is
-built.
+:func:`to_rgb` for the rule per mode), fitted to ``size x size`` by the ``resize`` policy
+(:func:`fit_square`: centre crop or letterbox) and reduced to one channel when ``channels``
+says so (``"auto"``: when every image is grey; :func:`pick_channels`). Every file is decoded
+once when the dataset is built; the decoded images are kept in memory up to ``cache_mb`` and,
+with ``cache_dir``, on disk (:mod:`~polydiff_image.datasets.decoded_cache`).
 
 Metadata must be UTF-8; every row names one image (a relative path inside the folder: no
 absolute paths, no ``..``, no symlink that leads out of the folder; one row per image) and
