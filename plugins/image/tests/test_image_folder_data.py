@@ -208,3 +208,15 @@ def test_a_loaded_run_gets_the_channels_it_was_trained_on(tmp_path) -> None:
     cfg.dataset.options["channels"] = 1
     with pytest.raises(DataError, match=r"trained on 3-channel images.*--set dataset.channels=3"):
         build_dataset(cfg, registry)
+
+
+@pytest.mark.parametrize("value", ["many", -1])
+def test_num_workers_is_auto_or_a_count(value) -> None:
+    from polydiff.training.config import TrainConfig
+
+    assert TrainConfig().num_workers == "auto" and TrainConfig(num_workers=2).num_workers == 2
+    with pytest.raises(
+        ConfigError, match=r"^train.num_workers must be 'auto' or an integer >= 0, got"
+    ) as info:
+        TrainConfig(num_workers=value)
+    assert "--set train.num_workers=2" in str(info.value) and "\n" not in str(info.value)
