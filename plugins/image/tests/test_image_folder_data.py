@@ -220,3 +220,33 @@ def test_num_workers_is_auto_or_a_count(value) -> None:
     ) as info:
         TrainConfig(num_workers=value)
     assert "--set train.num_workers=2" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_training_with_workers_gives_the_same_weights(tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    from polydiff.training.checkpoint import resolve_checkpoint
+
+    registry = Registry.from_plugins(image_plugin)
+    root = _grey_folder(tmp_path / "g", n=8)
+
+    def train(workers: int, out: str) -> dict[str, torch.Tensor]:
+        cfg = RunConfig.for_modality(
+            "image",
+            dataset="folder",
+            conditioner="none",
+            registry=registry,
+            overrides={
+                "dataset": {"folder": {"path": str(root), "size": 8, "cache_mb": 0}},  # decoded when drawn
+                "unet": {"model_channels": 8, "channel_mult": [1], "attention_levels": [], "norm_groups": 4},
+                "diffusion": {"num_timesteps": 20},
+                "train": {"steps": 3, "batch_size": 4, "ema_decay": 0.0, "num_workers": workers},
+            },
+        )
+        trainer = Trainer(cfg, tmp_path / out, registry=registry, progress=False, device="cpu")
+        trainer.fit()
+        assert trainer.num_workers == workers
+        return load_file(resolve_checkpoint(tmp_path / out) / "model.safetensors")
+
+    alone, pooled = train(0, "w0"), train(2, "w2")
+    assert alone.keys() == pooled.keys() and all(torch.equal(alone[k], pooled[k]) for k in alone)
