@@ -88,8 +88,10 @@ def one_round(folder: Path, size: int, n: int) -> list[tuple[str, float]]:
     rows = []
     try:
         base = {"path": folder, "size": size}
-        ds, t = build(**base)
-        rows.append(("build, no disk cache (the decode pass)", n / t))
+        _, t = build(**base, decode_threads=1)
+        rows.append(("build, no disk cache, 1 decoding thread (the decode pass)", n / t))
+        ds, t = build(**base, decode_threads=2)
+        rows.append(("build, no disk cache, 2 decoding threads", n / t))
         _, t = build(**base, cache_dir=cache)
         rows.append(("build, disk cache cold (decode + write)", n / t))
         _, t = build(**base, cache_dir=cache)

@@ -250,3 +250,17 @@ def test_training_with_workers_gives_the_same_weights(tmp_path) -> None:
 
     alone, pooled = train(0, "w0"), train(2, "w2")
     assert alone.keys() == pooled.keys() and all(torch.equal(alone[k], pooled[k]) for k in alone)
+
+
+def test_decode_threads_change_no_image_and_no_skip(tmp_path) -> None:
+    root = _grey_folder(tmp_path / "g", n=7)
+    Image.new("RGB", (9, 5), (10, 200, 30)).save(root / "colour.png")
+    (root / "bad.png").write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="skipped 1 of 9"):
+        one = FolderDataset(path=root, size=8, decode_threads=1)
+    with pytest.warns(UserWarning, match="skipped 1 of 9"):
+        three = FolderDataset(path=root, size=8, decode_threads=3)
+    assert three.decode_threads == 3 and one.files == three.files and one.skipped == three.skipped
+    assert torch.equal(one.images, three.images) and three.data_shape == (3, 8, 8)
+    with pytest.raises(ConfigError, match="'decode_threads' must be 'auto' or an integer >= 1, not 0"):
+        FolderDataset(path=root, size=8, decode_threads=0)

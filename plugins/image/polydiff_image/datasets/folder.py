@@ -31,7 +31,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +236,9 @@ class FolderDataset:
             see :attr:`loader_workers`). 0 keeps none.
         cache_dir: A directory for the on-disk cache of decoded images
             (:mod:`~polydiff_image.datasets.decoded_cache`); None (the default) = no disk cache.
+        decode_threads: Threads that decode the files when the dataset is built (``"auto"``:
+            the usable CPUs, at most 8). The images are the same with any number; on 2 shared
+            cores 2 threads were no faster than 1, so 1 is the default.
     """
 
     def __init__(
@@ -247,6 +253,7 @@ class FolderDataset:
         pad_fill: int = 0,
         cache_mb: float = 1024,
         cache_dir: str | Path | None = None,
+        decode_threads: int | str = 1,
     ):
         if path is None:
             raise ConfigError(
@@ -254,6 +261,14 @@ class FolderDataset:
                 "(or --set dataset.path=PATH/TO/IMAGES)"
             )
         _check_options(on_error, channels, resize, pad_fill, cache_mb, size)
+        if decode_threads != "auto" and (
+            isinstance(decode_threads, bool) or not isinstance(decode_threads, int) or decode_threads < 1
+        ):
+            raise ConfigError(
+                f"folder dataset option 'decode_threads' must be 'auto' or an integer >= 1, not "
+                f"{decode_threads!r}; e.g. --set dataset.decode_threads=4"
+            )
+        self.decode_threads = min(8, _usable_cpus()) if decode_threads == "auto" else int(decode_threads)
         self.root, self.size, self.split = Path(path).expanduser(), int(size), split
         self.resize, self.pad_fill, self.on_error = resize, int(pad_fill), on_error
         if not self.root.is_dir():
@@ -344,13 +359,11 @@ class FolderDataset:
         store = disk.start(len(files), self.size) if disk is not None else None
         kept, rows, memory, skipped, grey = [], [], [], [], True
         try:
-            for row, (path, name) in enumerate(zip(files, names)):
-                try:
-                    x = load_image(path, self.size, self.resize, self.pad_fill)
-                except DataError as exc:
+            for row, (name, x) in enumerate(zip(names, self._decode_each(files))):
+                if isinstance(x, DataError):
                     if self.on_error == "raise":
-                        raise
-                    skipped.append((name, _why(exc.__cause__ or exc)))
+                        raise x
+                    skipped.append((name, _why(x.__cause__ or x)))
                     continue
                 kept.append(name)
                 rows.append(row)
@@ -367,6 +380,23 @@ class FolderDataset:
                 disk.abandon()
             raise
         return kept, rows, grey, skipped, torch.stack(memory) if memory else None
+
+    def _decode_each(self, files: list[Path]) -> Iterator[torch.Tensor | DataError]:
+        """Each file decoded (or the DataError that says why not), in order, by
+        ``decode_threads`` threads (Pillow decodes and resizes without holding the GIL)."""
+
+        def one(path: Path) -> torch.Tensor | DataError:
+            try:
+                return load_image(path, self.size, self.resize, self.pad_fill)
+            except DataError as exc:
+                return exc
+
+        if self.decode_threads <= 1:
+            yield from map(one, files)
+            return
+        with ThreadPoolExecutor(self.decode_threads) as pool:
+            for start in range(0, len(files), 256):  # a bounded number of decoded images in flight
+                yield from pool.map(one, files[start : start + 256])
 
     def _read(self, index: int) -> torch.Tensor:
         """Image ``index`` that is not held in memory: from the disk cache, or decoded again."""
@@ -416,6 +446,13 @@ class FolderDataset:
     def __getitem__(self, index: int) -> dict[str, Any]:
         x = self._memory[index] if index < len(self._memory) else self._read(index)
         return {"x": x, "text": self.texts[index], "file": self.files[index]}
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _check_options(
