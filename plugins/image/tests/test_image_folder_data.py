@@ -163,6 +163,11 @@ def test_disk_cache_is_reused_and_follows_the_files(tmp_path, monkeypatch) -> No
     assert len(calls) == 5 and warm.loader_workers == 0
     with pytest.raises(DataError, match="broken.png"):
         FolderDataset(path=root, size=8, cache_dir=cache, on_error="raise")
+    (npy,) = cache.glob("*.npy")
+    np.save(npy, np.zeros((2, 3, 8, 8), np.uint8))  # a damaged entry is decoded and written again
+    with pytest.warns(UserWarning, match="skipped 1 of 5"):
+        again = FolderDataset(path=root, size=8, cache_dir=cache)
+    assert len(calls) == 10 and all(torch.equal(again[i]["x"], cold[i]["x"]) for i in range(len(cold)))
     (root / "broken.png").unlink()
     Image.new("L", (8, 8), 77).save(root / "g0.png")  # a changed file: a new entry, decoded again
     calls.clear()
@@ -264,3 +269,13 @@ def test_decode_threads_change_no_image_and_no_skip(tmp_path) -> None:
     assert torch.equal(one.images, three.images) and three.data_shape == (3, 8, 8)
     with pytest.raises(ConfigError, match="'decode_threads' must be 'auto' or an integer >= 1, not 0"):
         FolderDataset(path=root, size=8, decode_threads=0)
+
+
+def test_a_pickled_dataset_reopens_its_disk_cache(tmp_path) -> None:
+    import pickle
+
+    root = _grey_folder(tmp_path / "g", n=4)
+    ds = FolderDataset(path=root, size=8, cache_mb=0, cache_dir=tmp_path / "cache")
+    first = ds[0]["x"]  # opens the memory map
+    copy = pickle.loads(pickle.dumps(ds))  # what a spawned DataLoader worker gets
+    assert copy._array is None and torch.equal(copy[0]["x"], first) and torch.equal(copy[3]["x"], ds[3]["x"])

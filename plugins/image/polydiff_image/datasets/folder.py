@@ -288,6 +288,8 @@ class FolderDataset:
             options = {"size": self.size, "resize": resize, "pad_fill": self.pad_fill}
             disk = DecodedCache(Path(cache_dir), cache_key(self.root, files, options))
         entry = disk.read() if disk is not None else None
+        if entry is not None and entry[0].shape != (len(files), 3, self.size, self.size):
+            entry = None  # not what this key promises (a damaged entry): decode and write it again
         if entry is None:
             kept, rows, grey, self.skipped, memory = self._decode_all(files, names, budget, disk)
         else:
