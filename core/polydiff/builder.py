@@ -26,7 +26,17 @@ def build_dataset(config: RunConfig, registry: Registry, split: str = "train") -
     if config.data_shape is None:
         shape = getattr(ds, "data_shape", None) or tuple(ds[0]["x"].shape)
         config.data_shape = [int(s) for s in shape]
+    else:
+        conform_dataset(ds, config.data_shape)
     return ds
+
+
+def conform_dataset(ds: DiffusionDataset, data_shape: Any) -> None:
+    """Let a dataset whose shape follows from its files (an image folder with ``channels="auto"``)
+    give the items a run was trained on: calls its optional ``conform(data_shape)``."""
+    conform = getattr(ds, "conform", None)
+    if data_shape is not None and callable(conform):
+        conform(tuple(int(s) for s in data_shape))
 
 
 def collate_fn(dataset: DiffusionDataset) -> Any:

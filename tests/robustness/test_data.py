@@ -43,11 +43,13 @@ def test_16_bit_png_is_scaled_not_clipped(tmp_path):
     levels = np.arange(16, dtype=np.uint16) * 4369  # 0 .. 65535 in 16 steps
     Image.fromarray(np.tile(levels, (16, 1))).save(tmp_path / "gradient.png")
     assert Image.open(tmp_path / "gradient.png").mode.startswith("I")
-    x = FolderDataset(path=tmp_path, size=16)[0]["x"]
+    x = FolderDataset(path=tmp_path, size=16, channels=3)[0]["x"]
     assert x.shape == (3, 16, 16)
     assert x[0, 0].tolist() == [17 * k for k in range(16)]  # round(v / 257)
     assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
     assert (x == 255).float().mean() < 0.1  # was 99 % white when Pillow clipped it
+    grey = FolderDataset(path=tmp_path, size=16)[0]["x"]  # a grey folder keeps one channel
+    assert grey.shape == (1, 16, 16) and torch.equal(grey[0], x[0])
 
 
 @pytest.mark.parametrize(

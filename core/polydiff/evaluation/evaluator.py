@@ -93,8 +93,14 @@ class OwnDataEvaluator(Evaluator):
         """``(train, held_out, how)``: the run's real data for the judges."""
         cfg = pipeline.config
         build = pipeline.registry.build
-        train = self._items(build("dataset", cfg.dataset.name, split="train", **cfg.dataset.options))
-        evals = self._items(build("dataset", cfg.dataset.name, split="eval", **cfg.dataset.options))
+        from polydiff.builder import conform_dataset
+
+        datasets = [
+            build("dataset", cfg.dataset.name, split=s, **cfg.dataset.options) for s in ("train", "eval")
+        ]
+        for ds in datasets:
+            conform_dataset(ds, getattr(cfg, "data_shape", None))
+        train, evals = (self._items(ds) for ds in datasets)
         # eval items that are also training items (same name and data) are not held out
         by_name = dict(zip(train.names, train.x))
         fresh = [

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from polydiff.errors import DataError
 
@@ -56,3 +58,43 @@ class StepBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:  # infinite; DataLoader only needs a number
         return 2**62
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_workers(setting: int | str, dataset: Any, processes_per_node: int = 1) -> int:
+    """``train.num_workers`` as a number of DataLoader workers.
+
+    An integer is used as it is. ``"auto"`` takes the dataset's ``loader_workers`` attribute
+    (how many workers its ``__getitem__`` can keep busy: 0 or missing for data held in
+    memory), at most ``usable_cpus() // processes_per_node - 1`` (each training process keeps
+    a CPU for itself).
+    """
+    if setting != "auto":
+        return int(setting)
+    wanted = int(getattr(dataset, "loader_workers", 0) or 0)
+    return max(0, min(wanted, usable_cpus() // max(1, processes_per_node) - 1))
+
+
+def step_loader(
+    dataset: Any, sampler: StepBatchSampler, collate: Callable[[list[Any]], Any], workers: int
+) -> DataLoader:
+    """The trainer's DataLoader: ``sampler``'s batches in order, decoded by ``workers`` processes.
+
+    The DataLoader hands batches back in the sampler's order whatever the number of workers,
+    and the items of a batch are a function of the step alone, so workers change no batch: a
+    run (and ``--resume``) sees the same data with 0 or 8 workers.
+    """
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )

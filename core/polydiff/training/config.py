@@ -44,7 +44,10 @@ class TrainConfig:
             ``latest`` names and the one just written are never removed.
         log_every: Steps between progress-bar / JSONL metric updates.
         encoder_steps: First-stage (autoencoder) training steps when the encoder learns.
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes, or ``"auto"``: the dataset's
+            ``loader_workers`` hint (0 without one; a folder of images too large for its memory
+            cache wants 4), capped by the CPUs each process of the node may use, less one; see
+            :func:`~polydiff.training.batching.resolve_workers`. Workers change no batch.
         loggers: Extra metric sinks by name (``polydiff_loggers``), besides JSONL.
 
     ``--resume`` may change the fields in :data:`RESUMABLE_FIELDS` between legs of a run; any
@@ -71,7 +74,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     encoder_steps: int = 2000
-    num_workers: int = 0
+    num_workers: int | str = "auto"
     loggers: tuple[str, ...] = ()
 
     #: Range of each checked field (types come from the annotations).
@@ -93,7 +96,6 @@ class TrainConfig:
         "checkpoint_every": POSITIVE_INT,
         "log_every": POSITIVE_INT,
         "encoder_steps": NON_NEGATIVE,
-        "num_workers": NON_NEGATIVE,
         "keep_checkpoints": NON_NEGATIVE,
     }
     #: The ``polydiff train`` flag of a field, named in errors.
@@ -112,6 +114,12 @@ class TrainConfig:
     def validate(self) -> None:
         """Check every field's type and range (raises ConfigError naming the field and the fix)."""
         check_dataclass(self, "train", self.RULES, self.FLAGS)
+        workers = self.num_workers
+        if workers != "auto" and (isinstance(workers, str) or workers < 0):
+            raise ConfigError(
+                f"train.num_workers must be 'auto' or an integer >= 0, got {workers!r}; "
+                "e.g. --set train.num_workers=2 (or auto, the default: what the dataset asks for)"
+            )
         if self.timestep_range is not None and not self.timestep_range[0] < self.timestep_range[1]:
             lo, hi = self.timestep_range
             raise ConfigError(

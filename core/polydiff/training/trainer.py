@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -15,7 +16,6 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from polydiff import plugins
@@ -26,7 +26,7 @@ from polydiff.errors import CheckpointError, ConfigError, PolydiffError, Trainin
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
 from polydiff.training import distributed as D
-from polydiff.training.batching import StepBatchSampler
+from polydiff.training.batching import StepBatchSampler, resolve_workers, step_loader
 from polydiff.training.checkpoint import (
     CONFIG,
     MODEL,
@@ -282,13 +282,9 @@ class Trainer:
             info.rank,
             info.world_size,
         )
-        self.loader = DataLoader(
-            self.dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_fn(self.dataset),
-            num_workers=cfg.train.num_workers,
-            persistent_workers=cfg.train.num_workers > 0,
-        )
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
+        self.num_workers = resolve_workers(cfg.train.num_workers, self.dataset, local_world)
+        self.loader = step_loader(self.dataset, sampler, collate_fn(self.dataset), self.num_workers)
         self.writer = None
         if cfg.writer is not None:
             options = dict(getattr(self.dataset, "writer_options", dict)())

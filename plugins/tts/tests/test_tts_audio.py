@@ -103,3 +103,22 @@ def test_griffin_lim_reconstructs_speech_mels(digits_train):
         convergence = torch.linalg.norm(target - rebuilt) / torch.linalg.norm(target)
         assert convergence < 0.15, f"spectral convergence {convergence:.3f}"
     assert torch.equal(vocoder(mel), audio), "the initial phase is seeded"
+
+
+def test_read_audio_downmixes_any_channel_count_and_filters_before_downsampling(tmp_path):
+    rate = 44100
+    t = np.arange(rate // 2) / rate  # half a second
+    low, high = np.sin(2 * np.pi * 1000 * t), np.sin(2 * np.pi * 12000 * t)  # 12 kHz > 8 kHz Nyquist
+    channels = np.stack([0.4 * low, 0.4 * low, 0.4 * low + 0.5 * high], 1)  # three channels, 16-bit PCM
+    sf.write(tmp_path / "three.wav", channels, rate, subtype="PCM_16")
+    wav = read_audio(tmp_path / "three.wav", 16000)
+    assert wav.shape == (8000,)  # ceil(22050 * 16000 / 44100)
+    middle = wav.numpy()[1000:7000]  # away from the resampler's edges
+    tt = (np.arange(1000, 7000) / 16000)[:, None]
+
+    def amplitude(freq: float) -> float:
+        basis = np.concatenate([np.sin(2 * np.pi * freq * tt), np.cos(2 * np.pi * freq * tt)], 1)
+        return float(np.hypot(*np.linalg.lstsq(basis, middle, rcond=None)[0]))
+
+    assert abs(amplitude(1000) - 0.4) < 0.01  # the mean of the three channels
+    assert amplitude(16000 - 12000) < 0.01  # their 0.17 of 12 kHz is filtered out, not folded to 4 kHz

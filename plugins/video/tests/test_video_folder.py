@@ -126,3 +126,34 @@ def test_mp4_round_trip_with_pyav(tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     with pytest.raises(DataError, match="broken.mp4"):
         read_clip(tmp_path / "broken.mp4")
+
+
+def test_gif_durations_set_the_rate_and_clip_fps_retimes_before_the_cut(tmp_path):
+    from PIL import Image
+
+    from polydiff_video.data.clip_io import read_gif_timed, retime
+
+    # 6 frames: 50 ms each except the third, shown 150 ms -> 8 frames at 20 fps
+    pictures = [Image.new("RGB", (8, 8), (20 * t, 20 * t, 20 * t)) for t in range(6)]
+    pictures[0].save(
+        tmp_path / "a.gif", save_all=True, append_images=pictures[1:], duration=[50, 50, 150, 50, 50, 50]
+    )
+    frames, rate = read_gif_timed(tmp_path / "a.gif")
+    assert rate == 20.0 and frames[:, 0, 0, 0].tolist() == [0, 20, 40, 40, 40, 60, 80, 100]
+    assert retime(frames, 20.0, 10.0)[:, 0, 0, 0].tolist() == [0, 40, 40, 80]  # every other frame
+    assert retime(frames, 20.0, 40.0)[:, 0, 0, 0].tolist() == [0, 0, 20, 20] + [40] * 6 + [
+        60,
+        60,
+        80,
+        80,
+        100,
+        100,
+    ]
+    assert retime(frames, None, 10.0) is frames and retime(frames, 20.0, None) is frames
+    (tmp_path / "metadata.jsonl").write_text('{"file_name": "a.gif", "text": "steps"}\n')
+    kept = FolderVideoDataset(path=tmp_path, frames=4, size=8)  # the first 4 frames at 20 fps
+    assert kept[0]["x"][0, :, 0, 0].tolist() == [0, 20, 40, 40]
+    halved = FolderVideoDataset(path=tmp_path, frames=4, size=8, clip_fps=10)  # 0.4 s at 10 fps
+    assert halved[0]["x"][0, :, 0, 0].tolist() == [0, 40, 40, 80]
+    with pytest.raises(ConfigError, match=r"'clip_fps' must be .* not 0; e.g. --set dataset.clip_fps=8"):
+        FolderVideoDataset(path=tmp_path, frames=4, size=8, clip_fps=0)

@@ -20,12 +20,17 @@ MP4_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 
 
 def read_gif(path: Path) -> np.ndarray:
-    """Decode an animated (or still) GIF to uint8 ``[T, H, W, 3]``.
+    """Decode an animated (or still) GIF to uint8 ``[T, H, W, 3]`` (see :func:`read_gif_timed`)."""
+    return read_gif_timed(path)[0]
+
+
+def read_gif_timed(path: Path) -> tuple[np.ndarray, float | None]:
+    """Decode an animated (or still) GIF -> ``(uint8 [T, H, W, 3], frames per second or None)``.
 
     Frames shown for longer than the shortest frame are repeated ``round(duration /
-    shortest)`` times, so the result is sampled at a constant rate. This also restores
-    identical consecutive frames, which GIF encoders (Pillow included) merge into one
-    longer frame.
+    shortest)`` times, so the result is sampled at a constant rate, ``1000 / shortest``
+    frames per second (None when the GIF states no durations). This also restores identical
+    consecutive frames, which GIF encoders (Pillow included) merge into one longer frame.
     """
     try:
         with Image.open(path) as image:
@@ -43,15 +48,23 @@ def read_gif(path: Path) -> np.ndarray:
     if not frames:
         raise DataError(f"GIF '{path}' has no frames. Fix: re-export it or remove it.")
     positive = [d for d in durations if d > 0]
+    rate = None
     if positive:
         shortest = min(positive)
         repeats = [max(1, round(d / shortest)) if d > 0 else 1 for d in durations]
         frames = [f for f, r in zip(frames, repeats) for _ in range(r)]
-    return np.stack(frames)
+        rate = 1000.0 / shortest
+    return np.stack(frames), rate
 
 
 def read_video(path: Path) -> np.ndarray:
     """Decode an MP4 (or another container PyAV reads) to uint8 ``[T, H, W, 3]``."""
+    return read_video_timed(path)[0]
+
+
+def read_video_timed(path: Path) -> tuple[np.ndarray, float | None]:
+    """Decode an MP4 (or another container PyAV reads) -> ``(uint8 [T, H, W, 3], its stream's
+    average frames per second or None)``; every decoded frame is kept."""
     if importlib.util.find_spec("av") is None:
         raise MissingDependencyError(
             f"reading '{path}' needs PyAV, which is not installed. Fix: pip install 'polydiff-video[mp4]' "
@@ -61,22 +74,29 @@ def read_video(path: Path) -> np.ndarray:
 
     try:
         with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate) if stream.average_rate else None
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     except Exception as exc:  # whatever PyAV raises for a broken file
         why = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
         raise DataError(f"cannot read video '{path}': {why}. Fix: re-encode the clip or remove it.") from exc
     if not frames:
         raise DataError(f"video '{path}' has no frames. Fix: re-encode it or remove it.")
-    return np.stack(frames)
+    return np.stack(frames), rate
 
 
 def read_clip(path: Path) -> np.ndarray:
     """Decode a clip file by its suffix: uint8 ``[T, H, W, 3]``."""
+    return read_clip_timed(path)[0]
+
+
+def read_clip_timed(path: Path) -> tuple[np.ndarray, float | None]:
+    """Decode a clip file by its suffix: ``(uint8 [T, H, W, 3], frames per second or None)``."""
     suffix = path.suffix.lower()
     if suffix in GIF_SUFFIXES:
-        return read_gif(path)
+        return read_gif_timed(path)
     if suffix in MP4_SUFFIXES:
-        return read_video(path)
+        return read_video_timed(path)
     raise DataError(
         f"'{path}' is not a clip polydiff-video reads (suffix '{suffix}'). Supported: "
         f"{', '.join(GIF_SUFFIXES + MP4_SUFFIXES)} (video containers need the 'mp4' extra)."
@@ -96,6 +116,18 @@ def frame_indices(available: int, frames: int, stride: int = 1) -> np.ndarray:
     if available >= needed:
         return np.arange(frames) * stride
     return np.linspace(0, available - 1, frames).round().astype(np.int64)
+
+
+def retime(frames: np.ndarray, rate: float | None, target: float | None) -> np.ndarray:
+    """``frames`` shown at ``rate`` frames per second, resampled to ``target``: frame ``k`` of
+    the result is the source frame on screen at time ``k / target`` (index
+    ``floor(k * rate / target)``), over the clip's whole duration. Unchanged when either rate is
+    None or they are equal."""
+    if rate is None or target is None or abs(rate - target) < 1e-9:
+        return frames
+    count = max(1, int(np.floor(len(frames) * target / rate + 1e-9)))
+    index = np.minimum(np.floor(np.arange(count) * rate / target + 1e-9).astype(np.int64), len(frames) - 1)
+    return frames[index]
 
 
 def resize_and_crop(frame: np.ndarray, size: Sequence[int]) -> np.ndarray:

@@ -33,7 +33,7 @@ import torch
 
 from polydiff.data_check import DataReport, path_inside, read_text_lines
 from polydiff.errors import ConfigError, DataError
-from polydiff_video.data.clip_io import GIF_SUFFIXES, MP4_SUFFIXES, fit_clip, read_clip
+from polydiff_video.data.clip_io import GIF_SUFFIXES, MP4_SUFFIXES, fit_clip, read_clip_timed, retime
 
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 
@@ -111,13 +111,19 @@ class FolderVideoDataset:
     Args:
         split: ``"train"`` or ``"eval"``: rows whose ``split`` field differs are skipped.
         path: The folder (``--data-path``); ``root`` is accepted as another name for it.
-        frames: Frames per clip ``T``; longer clips keep frames ``0, stride, 2*stride, ...``,
-            shorter ones are resampled evenly over their length.
+        frames: Frames per clip ``T``: a clip is cut from its start; longer clips keep frames
+            ``0, stride, 2*stride, ...`` (the rest is dropped), shorter ones are resampled
+            evenly over their whole length (nearest frame: frames repeat).
         size: Output ``H = W`` (int) or ``(H, W)``: frames are resized to cover it and
             centre-cropped.
         frame_stride: Step between kept frames of long clips.
         file_column / caption_column: Field names in the metadata.
         fps: Frame rate of written GIFs.
+        clip_fps: Resample every clip in time to this many frames per second before it is cut
+            (:func:`~polydiff_video.data.clip_io.retime`), so that clips recorded at different
+            rates cover the same time: ``frames * frame_stride / clip_fps`` seconds. None (the
+            default) keeps the decoded frames: GIFs at their shortest frame duration (longer
+            frames repeated), MP4 at every decoded frame. Clips that state no rate are kept.
         eval_prompts: Prompts for evaluation and the demo (default: the first 8 captions).
         on_error: ``"raise"`` on the first clip that cannot be decoded, or ``"skip"`` such
             clips (one warning names them all).
@@ -135,6 +141,7 @@ class FolderVideoDataset:
         file_column: str = "file_name",
         caption_column: str = "text",
         fps: int = 8,
+        clip_fps: float | None = None,
         eval_prompts: Sequence[str] | None = None,
         on_error: str = "raise",
     ) -> None:
@@ -155,6 +162,14 @@ class FolderVideoDataset:
         self.frames = int(frames)
         self.size = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
         self.fps = int(fps)
+        if clip_fps is not None and (
+            isinstance(clip_fps, bool) or not isinstance(clip_fps, (int, float)) or not clip_fps > 0
+        ):
+            raise ConfigError(
+                f"video-folder dataset option 'clip_fps' must be a number of frames per second > 0 "
+                f"(or null to keep every frame), not {clip_fps!r}; e.g. --set dataset.clip_fps=8"
+            )
+        self.clip_fps = None if clip_fps is None else float(clip_fps)
         rows = [
             r
             for r in read_metadata(self.root, file_column=file_column, caption_column=caption_column)
@@ -202,7 +217,10 @@ class FolderVideoDataset:
 
     def _load(self, name: str, stride: int) -> torch.Tensor:
         path = self.root / name
-        frames = fit_clip(read_clip(path), self.frames, self.size, stride)  # [T, H, W, 3]
+        decoded, rate = read_clip_timed(path)
+        frames = fit_clip(
+            retime(decoded, rate, self.clip_fps), self.frames, self.size, stride
+        )  # [T, H, W, 3]
         return torch.from_numpy(np.ascontiguousarray(frames.transpose(3, 0, 1, 2))).float()
 
     def validate(self, progress: bool = False) -> DataReport:
