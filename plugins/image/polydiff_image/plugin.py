@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from polydiff import Component, Modality, hookimpl
+from polydiff import Component, Modality, Pretrained, hookimpl
 
 PLUGIN = "polydiff_image"
 
@@ -77,6 +77,35 @@ PRESETS = {
         "conditioner": {"dim": 96, "depth": 2, "heads": 4},
         "sample": {"sampler": "ddim", "steps": 50, "guidance": 3.0, "spacing": "trailing"},
         "by_encoder": {"vae": {"unet": {"channel_mult": [1, 2], "attention_levels": [0, 1]}}},
+    },
+    # the shipped `image-digits` (pretrained/image-digits; its card has the figures): digits on
+    # the VAE's latents, a UNet of width 32 (quick's is 24, full's 48 = 6 MB in float16, over the
+    # 4 MB a shipped file may take) trained on the CPU; `--dataset digits --encoder vae`
+    "pretrained-digits": {
+        "dataset": {"digits": {"size": 16}},
+        "unet": {
+            "model_channels": 32,
+            "channel_mult": [1, 2],
+            "num_res_blocks": 1,
+            "attention_levels": [0, 1],
+            "head_dim": 32,
+            "norm_groups": 8,
+            "coord_channels": True,
+        },
+        "diffusion": {"num_timesteps": 1000, "schedule": "cosine", "prediction": "v", "min_snr_gamma": 5.0},
+        "train": {
+            "steps": 2500,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "warmup_steps": 100,
+            "ema_decay": 0.999,
+            "cond_drop_prob": 0.1,
+            "checkpoint_every": 100000,
+            "log_every": 25,
+            "encoder_steps": 1500,
+        },
+        "conditioner": {"dim": 64, "depth": 1, "heads": 4},
+        "sample": {"sampler": "ddim", "steps": 25, "guidance": 3.0, "spacing": "trailing"},
     },
 }
 
@@ -180,4 +209,21 @@ def polydiff_evaluators() -> list[Component]:
             modality="image",
             description="shapes: attribute accuracy seen/held-out; digits: classifier accuracy, Frechet",
         ),
+    ]
+
+
+@hookimpl
+def polydiff_pretrained() -> list[Pretrained]:
+    # Package data (pyproject.toml: [tool.setuptools.package-data]); each card
+    # (pretrained/NAME/README.md) says how the model was trained and what it scores.
+    # `python scripts/make_pretrained.py NAME` retrains one and rewrites its card.
+    return [
+        Pretrained(
+            "image-digits",
+            package=PLUGIN,
+            path="pretrained/image-digits",
+            modality="image",
+            description="handwritten digits on VAE latents; "
+            '`polydiff sample image-digits --prompt "the digit seven"`',
+        )
     ]

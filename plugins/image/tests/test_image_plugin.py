@@ -77,3 +77,13 @@ def test_demo_prompts_mix_seen_and_held_out_combinations(registry) -> None:
     assert all(dataset.attributes(p) is not None for p in prompts)
     assert set(image_plugin.DEMO_HELD_OUT) <= held_out and not set(image_plugin.DEMO_SEEN) & held_out
     assert prompts == image_plugin.DEMO_SEEN + image_plugin.DEMO_HELD_OUT
+
+
+def test_the_shipped_digits_model_was_trained_with_its_preset(registry) -> None:
+    import json
+
+    record = registry.component("pretrained", "image-digits")
+    config = json.loads((record.load() / "config.json").read_text())
+    assert record.modality == "image" and config["preset"] == "pretrained-digits"
+    assert "pretrained-digits" in registry.modality("image").presets
+    assert (config["dataset"]["name"], config["encoder"]["name"]) == ("digits", "vae")
