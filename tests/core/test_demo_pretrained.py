@@ -83,7 +83,11 @@ def test_demo_trains_briefly_then_shows_the_pretrained_model_and_its_card(
     assert "<h2>toy: live training, 3 steps</h2>" in page
     assert "<h2>toy: pretrained toy-demo</h2>" in page  # the main model, not its expert
     assert "sign_accuracy (card)</th><td class='num'>0.7500" in page
-    assert "held_out all</th><td class='num'>0.500" in page and "target</th><td class='num'>0.7" in page
+    assert (
+        "final loss" in page
+        and "held_out all</th><td class='num'>0.500" in page
+        and "target</th><td class='num'>0.7" in page
+    )
     linked = re.findall(r"href='([^']+)'", page)
     assert "toy/pretrained-samples.json" in linked and all((out / s).is_file() for s in linked)
     assert "toy-demo: sign_accuracy (card) 0.7500" in capsys.readouterr().out

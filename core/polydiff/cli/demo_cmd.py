@@ -24,6 +24,17 @@ if TYPE_CHECKING:
 
 #: Built-in modalities first, in this order; any other installed modality follows.
 ORDER = ("image", "tts", "video")
+#: What an evaluator's metrics.json records about how it sampled (not scores).
+SAMPLING_KEYS = {
+    "seed",
+    "steps",
+    "guidance",
+    "sampler",
+    "temperature",
+    "length_scale",
+    "num_per_prompt",
+    "seconds",
+}
 #: Optimizer steps of the live run when a pretrained model shows the trained result (a
 #: modality's ``demo["live_steps"]`` overrides it; ``--steps`` overrides both).
 LIVE_STEPS = 150
@@ -37,6 +48,8 @@ class Part:
     files: list[Path]
     scores: dict[str, float | str] = field(default_factory=dict)
     note: str = ""
+    #: Show the live run's step count and final loss (from its ``metrics.jsonl``) here.
+    losses: bool = False
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -96,6 +109,7 @@ def write_page(path: Path, summary: list[tuple[str, float, list[Part]]]) -> Path
             scores: dict[str, float | str] = {}
             if i == 0:
                 scores["wall time (s)"] = round(seconds, 1)
+            if part.losses:
                 scores.update(final_loss(path.parent / name / "metrics.jsonl"))
             scores.update(part.scores)
             page.section(part.title, part.files, scores=scores, note=part.note)
@@ -155,7 +169,7 @@ def card_scores(directory: Path) -> tuple[dict[str, float | str], str]:
     except (OSError, json.JSONDecodeError):
         metrics = {}
     for key, value in metrics.items():
-        if key.startswith("per_") or key == card.get("metric"):
+        if key.startswith("per_") or key == card.get("metric") or key in SAMPLING_KEYS:
             continue
         if isinstance(value, dict):
             scores.update(
@@ -217,7 +231,7 @@ def demo_modality(
         paths += write_samples(
             live, prompts, int(demo.get("num_per_prompt", 1)), out, "", sample_opts, progress
         )
-        return [Part(name, existing(paths + forward))]
+        return [Part(name, existing(paths + forward), losses=True)]
 
     record, directory = shipped
     live_files = list(result.outputs)
@@ -227,7 +241,8 @@ def demo_modality(
     print(f"== demo {name}: the pretrained model '{record.name}' ({directory})")
     files = write_samples(pipe, shown, int(demo.get("num_per_prompt", 1)), out, "pretrained-", {}, progress)
     scores, note = card_scores(directory)
-    print(f"   {record.name}: " + ", ".join(f"{k} {v}" for k, v in list(scores.items())[:4]))
+    shown_scores = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()]
+    print(f"   {record.name}: " + ", ".join(shown_scores[:4]))
     held_out = [p for p in shown if p in set(demo.get("held_out", []))]
     if held_out:
         note += f" Prompts held out of its training: {', '.join(held_out)}."
@@ -237,6 +252,7 @@ def demo_modality(
             f"{name}: live training, {config.train.steps} steps",
             existing(live_files),
             note="What a model makes after this short run (loss curve and one sample per demo prompt).",
+            losses=True,
         ),
         Part(f"{name}: pretrained {record.name}", existing(files), scores=scores, note=note),
     ]

@@ -20,6 +20,10 @@ DEMO_HELD_OUT = [
     "a cyan cross at the top right",
     "a magenta circle at the bottom left",
 ]
+#: Prompts of the shipped ``image-digits`` model in the demo (every digit).
+DEMO_DIGITS = [
+    f"the digit {d}" for d in ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+]
 
 PRESETS = {
     # ~3 minutes on 2 CPU cores: 16x16 images, four positions, a 0.6M-parameter UNet
@@ -127,7 +131,11 @@ def polydiff_modalities() -> list[Modality]:
                 "preset": "quick",
                 "dataset": "shapes",
                 "prompts": DEMO_SEEN + DEMO_HELD_OUT,
+                "held_out": DEMO_HELD_OUT,
                 "num_per_prompt": 4,
+                # installed: a short live run on shapes, then the shipped digits model's samples
+                "pretrained": "image-digits",
+                "pretrained_prompts": DEMO_DIGITS,
             },
         )
     ]

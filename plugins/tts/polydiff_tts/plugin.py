@@ -83,7 +83,12 @@ def polydiff_modalities() -> list[Modality]:
             writer="wav",
             evaluator="tts-intelligibility",
             presets={"quick": QUICK, "full": FULL, "pretrained": PRETRAINED},
-            demo={"prompts": list(DEMO_PROMPTS), "preset": "quick", "num_per_prompt": 1},
+            demo={
+                "prompts": list(DEMO_PROMPTS),
+                "held_out": list(DEMO_PROMPTS),
+                "preset": "quick",
+                "num_per_prompt": 1,
+            },
         )
     ]
 
