@@ -40,6 +40,7 @@ from polydiff.pretrained import (
     MODEL,
     check_card,
     export_checkpoint,
+    metric_value,
     read_card,
     records,
     render_card,
@@ -169,7 +170,7 @@ def make(name: str, args: argparse.Namespace) -> None:
     for dtype in ("float32", "float16"):
         exported[dtype] = export_checkpoint(work / "run", work / dtype, dtype=dtype)
         _, metrics = evaluate(str(exported[dtype]), work / f"eval-{dtype}", num_per_prompt, args.seed)
-        scores[dtype] = float(metrics[metric])
+        scores[dtype] = float(metric_value(metrics, metric))
     dtype = "float16" if scores["float16"] >= scores["float32"] else "float32"
     reason = (
         "it scores no lower than float32"
@@ -204,13 +205,18 @@ def make(name: str, args: argparse.Namespace) -> None:
         "machine": machine(),
         "dtype": dtype,
         "metric": metric,
-        "score": f"{float(metrics[metric]):.4f}",
+        "score": f"{float(metric_value(metrics, metric)):.4f}",
         "target": target,
         "evaluate_command": "polydiff " + shlex.join(eval_argv[:2] + eval_argv[4:]),
         "eval_num_per_prompt": num_per_prompt,
         "eval_seed": args.seed,
     }
-    scalar = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    flat = {f"{k}.{kk}": vv for k, v in metrics.items() if isinstance(v, dict) for kk, vv in v.items()}
+    scalar = {
+        k: v
+        for k, v in {**metrics, **flat}.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("per_")
+    }
     samples = [s.get("prompt") for s in metrics.get("samples", []) if isinstance(s, dict)]
     prompts = [prompt] if prompt else list(metrics.get("per_prompt", {})) or [p for p in samples if p] or [""]
     if prompts[0]:
@@ -242,7 +248,8 @@ def make(name: str, args: argparse.Namespace) -> None:
     problems = check_card(dest)
     if problems:
         sys.exit(f"{name}: the card disagrees with its files: {'; '.join(problems)}")
-    print(f"{name}: {metric} {metrics[metric]:.4f} ({dtype}, trained in {wall:.0f} s) -> {dest}")
+    score = float(metric_value(metrics, metric))
+    print(f"{name}: {metric} {score:.4f} ({dtype}, trained in {wall:.0f} s) -> {dest}")
 
 
 def main(argv: list[str] | None = None) -> int:
