@@ -222,8 +222,7 @@ def make(name: str, args: argparse.Namespace) -> None:
     if prompts[0]:
         fields["prompt"] = prompts[0]
     body = BODY.format(
-        **fields,
-        prompt=prompts[0],
+        **{**fields, "prompt": prompts[0]},
         num_per_prompt=num_per_prompt,
         argv="polydiff " + shlex.join(train_argv),
         batch_size=train["batch_size"],
