@@ -40,6 +40,7 @@ from polydiff.pretrained import (
     MODEL,
     check_card,
     export_checkpoint,
+    metric_value,
     read_card,
     records,
     render_card,
@@ -150,6 +151,8 @@ def make(name: str, args: argparse.Namespace) -> None:
     command = args.command or card.get("command")
     metric = args.metric or card.get("metric")
     target = args.target if args.target is not None else float(card.get("target", "nan"))
+    prompt = args.prompt or card.get("prompt")
+    num_per_prompt = args.num_per_prompt or int(card.get("eval_num_per_prompt", 16))
     if not command or not metric or target != target:
         sys.exit(f"{name}: no card at {dest / CARD}; pass --command, --metric and --target")
     words = shlex.split(command)
@@ -166,8 +169,8 @@ def make(name: str, args: argparse.Namespace) -> None:
     scores, exported = {}, {}
     for dtype in ("float32", "float16"):
         exported[dtype] = export_checkpoint(work / "run", work / dtype, dtype=dtype)
-        _, metrics = evaluate(str(exported[dtype]), work / f"eval-{dtype}", args.num_per_prompt, args.seed)
-        scores[dtype] = float(metrics[metric])
+        _, metrics = evaluate(str(exported[dtype]), work / f"eval-{dtype}", num_per_prompt, args.seed)
+        scores[dtype] = float(metric_value(metrics, metric))
     dtype = "float16" if scores["float16"] >= scores["float32"] else "float32"
     reason = (
         "it scores no lower than float32"
@@ -185,7 +188,7 @@ def make(name: str, args: argparse.Namespace) -> None:
     shutil.copytree(exported[dtype], staging)
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)
-    eval_argv, metrics = evaluate(name, work / "eval-shipped", args.num_per_prompt, args.seed)
+    eval_argv, metrics = evaluate(name, work / "eval-shipped", num_per_prompt, args.seed)
     (dest / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
 
     config = json.loads((dest / CONFIG).read_text())
@@ -202,18 +205,25 @@ def make(name: str, args: argparse.Namespace) -> None:
         "machine": machine(),
         "dtype": dtype,
         "metric": metric,
-        "score": f"{float(metrics[metric]):.4f}",
+        "score": f"{float(metric_value(metrics, metric)):.4f}",
         "target": target,
         "evaluate_command": "polydiff " + shlex.join(eval_argv[:2] + eval_argv[4:]),
-        "eval_num_per_prompt": args.num_per_prompt,
+        "eval_num_per_prompt": num_per_prompt,
         "eval_seed": args.seed,
     }
-    scalar = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    prompts = list(metrics.get("per_prompt", {})) or [""]
+    flat = {f"{k}.{kk}": vv for k, v in metrics.items() if isinstance(v, dict) for kk, vv in v.items()}
+    scalar = {
+        k: v
+        for k, v in {**metrics, **flat}.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("per_")
+    }
+    samples = [s.get("prompt") for s in metrics.get("samples", []) if isinstance(s, dict)]
+    prompts = [prompt] if prompt else list(metrics.get("per_prompt", {})) or [p for p in samples if p] or [""]
+    if prompts[0]:
+        fields["prompt"] = prompts[0]
     body = BODY.format(
-        **fields,
-        prompt=prompts[0],
-        num_per_prompt=args.num_per_prompt,
+        **{**fields, "prompt": prompts[0]},
+        num_per_prompt=num_per_prompt,
         argv="polydiff " + shlex.join(train_argv),
         batch_size=train["batch_size"],
         lr=train["lr"],
@@ -237,7 +247,8 @@ def make(name: str, args: argparse.Namespace) -> None:
     problems = check_card(dest)
     if problems:
         sys.exit(f"{name}: the card disagrees with its files: {'; '.join(problems)}")
-    print(f"{name}: {metric} {metrics[metric]:.4f} ({dtype}, trained in {wall:.0f} s) -> {dest}")
+    score = float(metric_value(metrics, metric))
+    print(f"{name}: {metric} {score:.4f} ({dtype}, trained in {wall:.0f} s) -> {dest}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,7 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", help="the `polydiff train ...` command (default: the card's)")
     parser.add_argument("--metric", help="the evaluator's metric that decides (default: the card's)")
     parser.add_argument("--target", type=float, help="the least score to ship (default: the card's)")
-    parser.add_argument("--num-per-prompt", type=int, default=16, help="evaluation samples per prompt")
+    parser.add_argument(
+        "--prompt", help="the card's example prompt (default: the card's, or the evaluator's first)"
+    )
+    parser.add_argument(
+        "--num-per-prompt", type=int, help="evaluation samples per prompt (default: the card's, else 16)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="evaluation seed")
     parser.add_argument("--work", type=Path, default=Path("runs/pretrained-build"), help="scratch directory")
     args = parser.parse_args(argv)

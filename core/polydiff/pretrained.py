@@ -138,6 +138,18 @@ def command_options(command: str) -> tuple[str | None, dict[str, str]]:
     return words[2], options
 
 
+def metric_value(metrics: dict[str, Any], name: str) -> Any:
+    """``metrics[name]``; a dotted name (``held_out.all``) reads a nested section. None if absent."""
+    if name in metrics:
+        return metrics[name]
+    value: Any = metrics
+    for key in name.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
 def check_card(directory: str | Path) -> list[str]:
     """What in ``directory``'s card disagrees with its ``config.json``, weights or ``metrics.json``.
 
@@ -173,7 +185,7 @@ def check_card(directory: str | Path) -> list[str]:
         problems.append(f"card dtype {card.get('dtype')} but {MODEL} holds {sorted(floats)}")
     metric = card.get("metric", "")
     try:
-        measured = json.loads((directory / METRICS).read_text()).get(metric)
+        measured = metric_value(json.loads((directory / METRICS).read_text()), metric)
     except (OSError, json.JSONDecodeError) as exc:
         problems.append(f"{METRICS} cannot be read ({exc})")
     else:

@@ -20,7 +20,14 @@ from polydiff import Evaluator, Pretrained, hookimpl
 from polydiff.cli.main import main
 from polydiff.errors import CheckpointError, PluginError
 from polydiff.pipeline import DiffusionPipeline
-from polydiff.pretrained import check_card, export_checkpoint, read_card, render_card, resolve
+from polydiff.pretrained import (
+    check_card,
+    export_checkpoint,
+    metric_value,
+    read_card,
+    render_card,
+    resolve,
+)
 from polydiff.records import Component
 from polydiff.run_config import RunConfig
 from polydiff.training.trainer import Trainer
@@ -259,6 +266,20 @@ def test_card_is_checked_against_config_weights_and_metrics(shipped, tmp_path):
     (bad / "README.md").write_text("no front matter\n")
     with pytest.raises(CheckpointError, match="has no front matter"):
         read_card(bad)
+
+
+def test_a_dotted_metric_reads_a_nested_section_of_metrics_json(shipped, tmp_path):
+    nested = tmp_path / "nested"
+    shutil.copytree(shipped[0] / PACKAGE / "pretrained" / "toy-tiny", nested)
+    (nested / "README.md").write_text(
+        (nested / "README.md").read_text().replace("metric: sign_accuracy", "metric: held_out.all")
+    )
+    (nested / "metrics.json").write_text(json.dumps({"held_out": {"all": 0.5}, "seen": {"all": 0.25}}))
+    assert check_card(nested) == []
+    assert metric_value({"held_out": {"all": 0.5}, "a.b": 1}, "a.b") == 1  # a flat key wins
+    assert metric_value({"held_out": {"all": 0.5}}, "held_out.none") is None
+    (nested / "metrics.json").write_text(json.dumps({"held_out": {"all": 0.75}}))
+    assert check_card(nested) == ["card score 0.5000 != metrics.json's held_out.all 0.75"]
 
 
 def test_resolving_a_name_imports_neither_torch_nor_the_package(shipped):

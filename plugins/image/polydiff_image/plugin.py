@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from polydiff import Component, Modality, hookimpl
+from polydiff import Component, Modality, Pretrained, hookimpl
 
 PLUGIN = "polydiff_image"
 
@@ -20,7 +20,6 @@ DEMO_HELD_OUT = [
     "a cyan cross at the top right",
     "a magenta circle at the bottom left",
 ]
-
 PRESETS = {
     # ~3 minutes on 2 CPU cores: 16x16 images, four positions, a 0.6M-parameter UNet
     "quick": {
@@ -78,6 +77,65 @@ PRESETS = {
         "sample": {"sampler": "ddim", "steps": 50, "guidance": 3.0, "spacing": "trailing"},
         "by_encoder": {"vae": {"unet": {"channel_mult": [1, 2], "attention_levels": [0, 1]}}},
     },
+    # the shipped `image-shapes` (pretrained/image-shapes; its card has the figures): quick's 16x16
+    # shapes on the 2x2 grid with coordinate channels, width 32, three levels with attention at 8x8
+    # and 4x4 and a two-layer text encoder: 1.9 M parameters, the colour, shape and position of
+    # held-out prompts after 1000 CPU steps (quick alone places shapes at random)
+    "pretrained-shapes": {
+        "dataset": {"shapes": {"size": 16, "grid": 2}},
+        "unet": {
+            "model_channels": 32,
+            "channel_mult": [1, 2, 2],
+            "num_res_blocks": 1,
+            "attention_levels": [1, 2],
+            "head_dim": 32,
+            "norm_groups": 8,
+            "coord_channels": True,
+        },
+        "diffusion": {"num_timesteps": 1000, "schedule": "cosine", "prediction": "v", "min_snr_gamma": 5.0},
+        "train": {
+            "steps": 1000,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "warmup_steps": 50,
+            "ema_decay": 0.999,
+            "cond_drop_prob": 0.1,
+            "checkpoint_every": 500,
+            "log_every": 25,
+            "encoder_steps": 400,
+        },
+        "conditioner": {"dim": 96, "depth": 2, "heads": 4},
+        "sample": {"sampler": "ddim", "steps": 25, "guidance": 3.0, "spacing": "trailing"},
+    },
+    # the shipped `image-digits` (pretrained/image-digits; its card has the figures): digits on
+    # the VAE's latents, a UNet of width 32 (quick's is 24, full's 48 = 6 MB in float16, over the
+    # 4 MB a shipped file may take) trained on the CPU; `--dataset digits --encoder vae`
+    "pretrained-digits": {
+        "dataset": {"digits": {"size": 16}},
+        "unet": {
+            "model_channels": 32,
+            "channel_mult": [1, 2],
+            "num_res_blocks": 1,
+            "attention_levels": [0, 1],
+            "head_dim": 32,
+            "norm_groups": 8,
+            "coord_channels": True,
+        },
+        "diffusion": {"num_timesteps": 1000, "schedule": "cosine", "prediction": "v", "min_snr_gamma": 5.0},
+        "train": {
+            "steps": 2500,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "warmup_steps": 100,
+            "ema_decay": 0.999,
+            "cond_drop_prob": 0.1,
+            "checkpoint_every": 100000,
+            "log_every": 25,
+            "encoder_steps": 1500,
+        },
+        "conditioner": {"dim": 64, "depth": 1, "heads": 4},
+        "sample": {"sampler": "ddim", "steps": 25, "guidance": 3.0, "spacing": "trailing"},
+    },
 }
 
 
@@ -98,7 +156,10 @@ def polydiff_modalities() -> list[Modality]:
                 "preset": "quick",
                 "dataset": "shapes",
                 "prompts": DEMO_SEEN + DEMO_HELD_OUT,
+                "held_out": DEMO_HELD_OUT,
                 "num_per_prompt": 4,
+                # with image-shapes installed (the shapes model it finds): a short live run, then
+                # image-shapes' samples of these prompts, held-out ones included
             },
         )
     ]
@@ -174,5 +235,30 @@ def polydiff_evaluators() -> list[Component]:
             f"{PLUGIN}.evaluate.evaluator:ImageEvaluator",
             modality="image",
             description="shapes: attribute accuracy seen/held-out; digits: classifier accuracy, Frechet",
+        ),
+    ]
+
+
+@hookimpl
+def polydiff_pretrained() -> list[Pretrained]:
+    # Package data (pyproject.toml: [tool.setuptools.package-data]); each card
+    # (pretrained/NAME/README.md) says how the model was trained and what it scores.
+    # `python scripts/make_pretrained.py NAME` retrains one and rewrites its card.
+    return [
+        Pretrained(
+            "image-shapes",
+            package=PLUGIN,
+            path="pretrained/image-shapes",
+            modality="image",
+            description="coloured shapes at four positions, held-out combinations included; "
+            '`polydiff sample image-shapes --prompt "a red circle at the top left"`',
+        ),
+        Pretrained(
+            "image-digits",
+            package=PLUGIN,
+            path="pretrained/image-digits",
+            modality="image",
+            description="handwritten digits on VAE latents; "
+            '`polydiff sample image-digits --prompt "the digit seven"`',
         ),
     ]

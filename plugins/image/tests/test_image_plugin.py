@@ -77,3 +77,27 @@ def test_demo_prompts_mix_seen_and_held_out_combinations(registry) -> None:
     assert all(dataset.attributes(p) is not None for p in prompts)
     assert set(image_plugin.DEMO_HELD_OUT) <= held_out and not set(image_plugin.DEMO_SEEN) & held_out
     assert prompts == image_plugin.DEMO_SEEN + image_plugin.DEMO_HELD_OUT
+
+
+@pytest.mark.parametrize(
+    ("name", "preset", "dataset", "encoder"),
+    [
+        ("image-digits", "pretrained-digits", "digits", "vae"),
+        ("image-shapes", "pretrained-shapes", "shapes", "pixels"),
+    ],
+)
+def test_the_shipped_models_were_trained_with_their_presets(registry, name, preset, dataset, encoder) -> None:
+    import json
+
+    record = registry.component("pretrained", name)
+    config = json.loads((record.load() / "config.json").read_text())
+    assert record.modality == "image" and config["preset"] == preset
+    assert preset in registry.modality("image").presets
+    assert (config["dataset"]["name"], config["encoder"]["name"]) == (dataset, encoder)
+
+
+def test_the_demo_shows_the_shapes_model_beside_its_own_short_run(registry) -> None:
+    from polydiff.cli.demo_cmd import pretrained_for
+
+    record, directory = pretrained_for("image", registry, registry.modality("image").demo["dataset"])
+    assert record.name == "image-shapes" and (directory / "model.safetensors").is_file()

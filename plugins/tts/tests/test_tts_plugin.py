@@ -22,7 +22,9 @@ def test_importing_the_plugin_does_not_import_torch():
 def test_registry_lists_the_tts_components(tts_registry):
     modality = tts_registry.modality("tts")
     assert modality.rank == 1 and modality.default_conditioner == "grad-tts"
-    assert set(modality.presets) == {"quick", "full"}
+    assert set(modality.presets) == {"quick", "full", "pretrained"}
+    record = tts_registry.component("pretrained", "tts-spoken-digits")
+    assert record.modality == "tts" and (record.load() / "model.safetensors").is_file()
     assert set(tts_registry.names("dataset", modality="tts")) == {"spoken-digits", "ljspeech"}
     for kind, name in [
         ("encoder", "mel-norm"),
