@@ -18,6 +18,7 @@ from typing import Any
 from polydiff.diffusion.config import DiffusionConfig
 from polydiff.errors import ConfigError
 from polydiff.nn.config import SpaceTimeConfig, UNetConfig
+from polydiff.nn.dit_config import DiTConfig
 from polydiff.run_config import DEFAULT_SAMPLE, SAMPLE_FIELDS, ComponentRef, RunConfig
 from polydiff.training.config import RESUMABLE_FIELDS, TrainConfig
 from polydiff.validation import SAMPLING
@@ -30,6 +31,12 @@ SECTIONS: tuple[tuple[str, type, str], ...] = (
         SpaceTimeConfig,
         "The space-time UNet for video (`SpaceTimeConfig`, `polydiff/nn/config.py`); "
         "null unless a preset or `--set unet.spacetime=true` sets it.",
+    ),
+    (
+        "backbone.options",
+        DiTConfig,
+        "The diffusion transformer's options with `--backbone dit` (`DiTConfig`, "
+        "`polydiff/nn/dit_config.py`); `dims`, channels and `context_dim` are filled in as for the UNet.",
     ),
     ("diffusion", DiffusionConfig, "The forward process and the loss (`DiffusionConfig`)."),
     ("train", TrainConfig, "Optimisation and bookkeeping (`TrainConfig`)."),

@@ -58,7 +58,11 @@ class RunConfig:
         conditioner: What turns captions into the UNet's context (``--conditioner``).
         writer: The writer of samples (the modality's); None for none.
         evaluator: The evaluator of ``polydiff evaluate`` (the modality's); None for none.
-        unet: The network: :class:`~polydiff.nn.config.UNetConfig`.
+        unet: The UNet's architecture: :class:`~polydiff.nn.config.UNetConfig`.
+        backbone: The denoising network by name (``--backbone``; ``unet``, ``dit``,
+            ``diffusers-unet2d`` or a plugin's). ``unet`` reads the ``unet`` section; other
+            backbones take ``backbone.options`` (``--set backbone.FIELD=VALUE``). Configs written
+            before backbones existed have no such field: they mean the UNet.
         diffusion: The forward process and loss: :class:`~polydiff.diffusion.config.DiffusionConfig`.
         train: Optimisation and bookkeeping: :class:`~polydiff.training.config.TrainConfig`.
         sample: Sampling defaults of the run (see :data:`SAMPLE_FIELDS`); ``polydiff sample``
@@ -79,9 +83,6 @@ class RunConfig:
     writer: ComponentRef | None = None
     evaluator: ComponentRef | None = None
     unet: UNetConfig = field(default_factory=UNetConfig)
-    #: The denoising network (``polydiff_backbones``). ``unet`` takes its options from the
-    #: ``unet`` section (its own options stay empty); others from ``backbone.options``. Configs
-    #: written before backbones existed have no such field: they mean the UNet.
     backbone: ComponentRef = field(default_factory=lambda: ComponentRef("unet"))
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
