@@ -60,7 +60,9 @@ def test_real_held_out_scores_at_the_ceiling(judge):
     acc = m["caption_accuracy"]
     assert acc["real_held_out"] >= 0.95 and acc["samples"] == pytest.approx(acc["real_held_out"])
     assert acc["chance"] == 0.25 and acc["num_classes"] == 4
-    assert m["frechet"]["samples"] == pytest.approx(m["frechet"]["real_held_out"])
+    assert m["frechet"]["samples"] == pytest.approx(
+        m["frechet"]["real_held_out"], rel=1e-4
+    )  # same items, other batching
     assert m["memorisation"]["ratio"] == pytest.approx(1.0) and m["memorisation"]["copies"] <= 0.1
 
 
