@@ -48,22 +48,24 @@ def build_model(
 ) -> DiffusionModel:
     """Encoder, conditioner and backbone (UNet by default) for ``config``.
 
-    With ``dataset`` (training), the conditioner is fitted on it (vocabulary) and the
-    options that rebuild it are written back to ``config``; the UNet's channel and
-    context sizes are completed from the encoder and conditioner.
+    The conditioner is told the diffusion-space (latent) shape first
+    (:meth:`~polydiff.interfaces.Conditioner.set_latent_shape`). With ``dataset`` (training), it
+    is fitted on it (vocabulary) and the options that rebuild it are written back to ``config``;
+    the UNet's channel and context sizes are completed from the encoder and conditioner.
     """
     if config.data_shape is None:
         raise DataError("config.data_shape is unset; build the dataset first")
     encoder = registry.build(
         "encoder", config.encoder.name, data_shape=tuple(config.data_shape), **config.encoder.options
     )
+    latent_shape = list(encoder.latent_shape(config.data_shape))
+    config.latent_shape = latent_shape
     conditioner = registry.build("conditioner", config.conditioner.name, **config.conditioner.options)
+    conditioner.set_latent_shape(tuple(latent_shape))
     if dataset is not None:
         conditioner.fit(dataset)
         config.conditioner.options = conditioner.config()
         config.encoder.options = encoder.config()
-    latent_shape = list(encoder.latent_shape(config.data_shape))
-    config.latent_shape = latent_shape
     net = build_backbone(config, registry, latent_shape, conditioner)
     return DiffusionModel(net, conditioner, encoder, GaussianDiffusion(config.diffusion))
 

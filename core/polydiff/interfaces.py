@@ -140,6 +140,12 @@ class Conditioner(nn.Module):
     context_dim: int | None = None
     concat_channels: int = 0
 
+    def set_latent_shape(self, shape: tuple[int, ...]) -> None:
+        """The diffusion-space shape ``(C, *spatial)`` (the encoder's :meth:`Encoder.latent_shape`
+        of the data), told before :meth:`fit` and when a checkpoint is loaded. Conditioners whose
+        outputs live in diffusion space (an ``offset`` or an alignment over its ``C`` channels, as
+        speech's) take ``C`` from here rather than from the data, which a learned encoder changes."""
+
     def fit(self, dataset: DiffusionDataset) -> None:
         """Prepare from the training set before the model is built (e.g. a vocabulary)."""
 

@@ -375,7 +375,14 @@ class DiffusionPipeline:
             z = z.to(self.device)
             if offset is not None:
                 z = z + offset.to(self.device)
-            return model.encoder.decode(z).float().cpu()
+            x = model.encoder.decode(z).float().cpu()
+            # a learned decoder (vae) sees across frames: decode each sample's own frames too, so
+            # the latents past its length (padding, never trained on) do not leak into its last ones
+            for i, n in enumerate(plan.lengths or []):
+                if n < z.shape[-1]:
+                    own = model.encoder.decode(z[i : i + 1, ..., :n]).float().cpu()[0]
+                    x[i, ..., : own.shape[-1]] = own
+            return x
 
         out = PipelineOutput(samples=decode(x), prompts=list(prompts), lengths=plan.lengths)
         if wanted:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from polydiff.encoders.autoencoder import AutoencoderKL
@@ -68,6 +69,29 @@ def test_data_range_none_is_standardised_data(tmp_path) -> None:
     assert vae.from_unit(torch.tensor([-7.0, 3.0])).tolist() == [-7.0, 3.0]  # no range, no clamping
     pixels = VAEEncoder(data_shape=(1, 8, 8), channels=8)
     assert pixels.from_unit(torch.tensor([-2.0, 0.0, 2.0])).tolist() == [0.0, 127.5, 255.0]
+
+
+def test_scale_factor_takes_batches_of_different_lengths() -> None:
+    """Speech pads each batch to its longest item: the latents' std spans batches of any length."""
+
+    class Clips(DiffusionDataset):
+        def __len__(self) -> int:
+            return 6
+
+        def __getitem__(self, i: int) -> dict:
+            return {"x": torch.randn(4, 8 + 4 * i, generator=torch.Generator().manual_seed(i))}
+
+        @staticmethod
+        def collate(items: list) -> dict:
+            longest = max(item["x"].shape[-1] for item in items)
+            return {
+                "x": torch.stack([F.pad(item["x"], (0, longest - item["x"].shape[-1])) for item in items])
+            }
+
+    vae = VAEEncoder(data_shape=(4, 8), channels=8, channel_mult=(1, 2), downsample=[False], data_range=None)
+    vae.fitted.fill_(True)
+    assert vae.set_scale_factor(Clips(), batch_size=2) == pytest.approx(1.0, abs=1e-4)
+    assert float(vae.scale_factor) != 1.0
 
 
 @pytest.mark.parametrize("run", ["image-vae", "video-video-vae"])

@@ -203,7 +203,8 @@ class VAEEncoder(Encoder):
     @torch.no_grad()
     def set_scale_factor(self, dataset: DiffusionDataset, batch_size: int = 64) -> float:
         """Set ``scale_factor = 1 / std`` of the unscaled latents of up to :data:`SCALE_SAMPLES`
-        items (the first ones); returns the std of the scaled latents (1 up to rounding)."""
+        items (the first ones); returns the std of the scaled latents (1 up to rounding). Batches
+        may differ in size along their axes (speech pads each batch to its longest item)."""
         collate = getattr(dataset, "collate", default_collate)
         count = min(len(dataset), SCALE_SAMPLES)
         self.scale_factor.fill_(1.0)
@@ -213,7 +214,7 @@ class VAEEncoder(Encoder):
                     collate([dataset[i] for i in range(s, min(s + batch_size, count))])["x"].to(
                         self.scale_factor.device
                     )
-                )
+                ).flatten()
                 for s in range(0, count, batch_size)
             ]
         )

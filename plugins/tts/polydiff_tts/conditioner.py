@@ -10,6 +10,14 @@ auxiliary losses and optimised with the UNet by the core trainer.
 
 Sampling (:meth:`GradTTSConditioner.plan`): predicted durations times ``length_scale``
 (> 1 speaks slower), rounded to frames, decide the number of frames of each sample.
+
+All of this happens in diffusion space, whose channels the core tells the conditioner
+(:meth:`GradTTSConditioner.set_latent_shape`): the mel bands with the ``identity`` or ``mel-norm``
+encoder, the latent channels with the core's ``vae`` (``--encoder vae``). There ``mu`` is a
+prior over the VAE latents of the mels: the alignment, the prior loss and the sampling start all
+use the latent of each frame, and the pipeline decodes the sample to mels for the vocoder. The
+encoder must keep every frame (``encoder.vae.downsample=[false]``, as the presets set), so that
+latent frames are mel frames and the durations stay in frames.
 """
 
 from __future__ import annotations
@@ -35,8 +43,9 @@ class GradTTSConditioner(Conditioner):
     """Text encoder + duration predictor + alignment search, as a polydiff conditioner.
 
     Args:
-        n_mels: Channels of the diffusion space (mel bands); taken from the dataset by
-            :meth:`fit` when None.
+        n_mels: Channels of the diffusion space: the mel bands, or the latent channels of a
+            learned encoder (``vae``); taken from :meth:`set_latent_shape` (or the dataset)
+            when None. The name stays for the checkpoints that have it.
         tokens: ``"chars"`` or ``"phonemes"``; symbols: the fitted phoneme inventory.
         add_blank: Intersperse a blank token between symbols (helps the alignment).
         hidden, layers, heads, ffn_mult, kernel_size, dropout, duration_hidden: Text encoder size
@@ -80,6 +89,9 @@ class GradTTSConditioner(Conditioner):
             "max_frames": max_frames,
         }
         self.pad_multiple, self.max_frames = pad_multiple, max_frames
+        # the diffusion space's channels and (padded) frames, told by the core (set_latent_shape)
+        self.latent_channels: int | None = None
+        self.latent_frames: int | None = None
         self.encoder: TextEncoder | None = None
         if n_mels is not None:
             self._build(n_mels)
@@ -101,10 +113,28 @@ class GradTTSConditioner(Conditioner):
         )
 
     # ------------------------------------------------------------------ set-up
+    def set_latent_shape(self, shape: tuple[int, ...]) -> None:
+        """``(C, T)`` of diffusion space: ``mu`` gets ``C`` channels (mel bands or VAE latents)."""
+        channels = int(shape[0])
+        if self.options["n_mels"] not in (None, channels):
+            raise ConfigError(
+                f"grad-tts: n_mels={self.options['n_mels']} but the diffusion space (the encoder's "
+                f"output) has {channels} channels; drop the conditioner's n_mels option"
+            )
+        self.latent_channels = channels
+        self.latent_frames = int(shape[-1])
+
     def fit(self, dataset: DiffusionDataset) -> None:
-        """Take ``n_mels`` and ``pad_multiple`` from the dataset (and fit the phoneme inventory)."""
+        """Take ``n_mels`` (the diffusion-space channels) and ``pad_multiple`` from the dataset
+        (and fit the phoneme inventory)."""
         shape = getattr(dataset, "data_shape", None) or tuple(dataset[0]["x"].shape)
-        n_mels = int(shape[0])
+        n_mels = int(shape[0]) if self.latent_channels is None else self.latent_channels
+        frames = self.latent_frames
+        if frames is not None and frames != int(shape[-1]):
+            raise ConfigError(
+                f"grad-tts aligns text to mel frames, but the encoder maps {int(shape[-1])} frames to "
+                f"{frames}; keep every frame: --set encoder.downsample=[false] for the vae"
+            )
         if self.options["n_mels"] not in (None, n_mels):
             raise ConfigError(
                 f"grad-tts: n_mels={self.options['n_mels']} but the dataset's mels have {n_mels} "

@@ -16,13 +16,14 @@ def tts_registry():
 
 @pytest.fixture(scope="session")
 def make_tiny_config(tts_registry):
-    """``make_tiny_config(steps=60)``: the quick preset shrunk to a model that trains in seconds
-    on a slice of the digits (a fresh RunConfig each call)."""
+    """``make_tiny_config(steps=60, encoder=None)``: the quick preset shrunk to a model that trains
+    in seconds on a slice of the digits (a fresh RunConfig each call; ``encoder``: e.g. ``"vae"``)."""
     from polydiff.run_config import RunConfig
 
-    def make(steps: int = 60) -> RunConfig:
+    def make(steps: int = 60, encoder: str | None = None) -> RunConfig:
         return RunConfig.for_modality(
             "tts",
+            encoder=encoder,
             registry=tts_registry,
             overrides={
                 "dataset": {"max_items": 48},
