@@ -48,5 +48,6 @@ def test_checkpoint_samples_wavs_and_is_evaluated(trained, tts_registry, tmp_pat
     assert 0.0 <= metrics["word_accuracy"] <= 1.0 and metrics["num_samples"] == 2
     assert metrics["reference_word_accuracy"] == 1.0  # the recogniser hears the real recordings right
     assert metrics["mcd_mel_db"] > 0 and metrics["rtf"] > 0 and metrics["duration_error_s"] >= 0
+    assert "first_stage_word_accuracy" not in metrics  # identity: no first stage to judge
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert saved["word_accuracy"] == metrics["word_accuracy"] and len(saved["samples"]) == 2

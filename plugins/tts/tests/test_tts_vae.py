@@ -34,6 +34,7 @@ def test_the_presets_vae_compresses_mel_bands_and_keeps_every_frame(make_tiny_co
 def test_short_vae_training_checkpoint_loads_and_samples_a_wav(make_tiny_config, tts_registry, tmp_path):
     config = make_tiny_config(steps=6, encoder="vae")
     config.train.encoder_steps = 10
+    config.dataset.options["max_items"] = 16
     config.encoder.options.update(channels=8, channel_mult=[1, 2])  # a smaller autoencoder
     run = Trainer(config, tmp_path / "run", registry=tts_registry, device="cpu", progress=False).fit()
     pipe = DiffusionPipeline.from_checkpoint(run.run_dir, registry=tts_registry, device="cpu")
@@ -48,6 +49,10 @@ def test_short_vae_training_checkpoint_loads_and_samples_a_wav(make_tiny_config,
     for path, frames in zip(written[:2], out.lengths):
         audio, rate = sf.read(path)
         assert rate == 16000 and len(audio) == (frames - 1) * 256
+    evaluator = tts_registry.build("evaluator", "tts-intelligibility", max_prompts=1, keep_wavs=0)
+    metrics = evaluator.evaluate(pipe, tmp_path / "eval", num_per_prompt=1, steps=1, seed=0)
+    # the autoencoder's ceiling: the held-out recordings' mels through it, vocoded and heard
+    assert 0.0 <= metrics["first_stage_word_accuracy"] <= 1.0 and metrics["first_stage_mcd_mel_db"] > 0
 
 
 def test_a_vae_that_shortens_time_is_refused_in_one_line(tts_registry, monkeypatch, tmp_path, capsys):

@@ -182,6 +182,7 @@ class IntelligibilityEvaluator(CheckerEvaluator):
         dur_err = [abs(m.shape[-1] - ref_mels[u.id].shape[-1]) * frame_s for m, u in zip(mels, ref_of)]
         dur_rel = [e / (ref_mels[u.id].shape[-1] * frame_s) for e, u in zip(dur_err, ref_of)]
 
+        first_stage = self._first_stage(pipeline, ref_mels, recognizer, vocoder, mel.sample_rate)
         details = [
             {"prompt": p, "heard": " ".join(h), "mcd_mel_db": c, "duration_error_s": d}
             for p, h, c, d in zip(out.prompts, heard, mcd, dur_err)
@@ -209,13 +210,45 @@ class IntelligibilityEvaluator(CheckerEvaluator):
             else pipeline.config.sample.get("temperature", 1.0),
             "length_scale": self.length_scale,
             "vocoder": writer.vocoder_name,
+            **first_stage,
             "_details": {"samples": details},
+        }
+
+    def _first_stage(
+        self,
+        pipeline: DiffusionPipeline,
+        ref_mels: dict[str, torch.Tensor],
+        recognizer: Any,
+        vocoder: Any,
+        rate: int,
+    ) -> dict[str, float]:
+        """The ceiling a learned encoder (``--encoder vae``) sets: the held-out recordings' mels
+        ``[n_mels, T]`` encoded, decoded, vocoded and heard (``first_stage_word_accuracy``), and their
+        MCD-mel to the originals. Empty for encoders that learn nothing (``identity``)."""
+        encoder = pipeline.model.encoder
+        if not encoder.trainable:
+            return {}
+        with torch.no_grad():
+            through = {
+                key: encoder.decode(encoder.encode(m[None].to(pipeline.device))).float().cpu()[0]
+                for key, m in ref_mels.items()
+            }
+        heard = [recognizer(vocoder(through[u.id]), rate) for u in self.heldout]
+        return {
+            "first_stage_word_accuracy": word_accuracy(
+                [u.normalized_text.split() for u in self.heldout], heard
+            ),
+            "first_stage_mcd_mel_db": float(
+                np.mean([mcd_mel(mel_cepstra(through[k]), mel_cepstra(m)) for k, m in ref_mels.items()])
+            ),
         }
 
     def picture(
         self, pipeline: DiffusionPipeline, out: Any, plan: Plan, metrics: dict[str, Any], out_dir: Path
     ) -> None:
         """The first ``keep_wavs`` WAVs (and a PNG of their mels) with the run's writer."""
+        if self.keep_wavs <= 0:
+            return  # no WAVs wanted (an empty PNG cannot be drawn)
         keep = slice(0, self.keep_wavs)
         lengths = plan.context["lengths"]
         plan.context["writer"].write_samples(
