@@ -21,13 +21,13 @@ def test_the_presets_vae_compresses_mel_bands_and_keeps_every_frame(make_tiny_co
     config = make_tiny_config(encoder="vae")
     assert config.encoder.options["downsample"] == [False]
     vae = tts_registry.build("encoder", "vae", data_shape=(40, 24), **config.encoder.options)
-    assert vae.latent_shape((40, 24)) == (8, 24)
+    assert vae.latent_shape((40, 24)) == (16, 24)
     vae.fitted.fill_(True)
     x = torch.rand(2, 40, 24) * 12.0 + LOG_MIN
     with torch.no_grad():
         z = vae.encode(x)
         y = vae.decode(z)
-    assert z.shape == (2, 8, 24) and y.shape == (2, 40, 24)
+    assert z.shape == (2, 16, 24) and y.shape == (2, 40, 24)
     assert float(y.min()) >= LOG_MIN  # decoded log-mels never fall below the floor (silence)
 
 
@@ -39,9 +39,9 @@ def test_short_vae_training_checkpoint_loads_and_samples_a_wav(make_tiny_config,
     run = Trainer(config, tmp_path / "run", registry=tts_registry, device="cpu", progress=False).fit()
     pipe = DiffusionPipeline.from_checkpoint(run.run_dir, registry=tts_registry, device="cpu")
     assert pipe.config.encoder.name == "vae" and pipe.model.encoder.is_fitted
-    # the prior mean lives in the latent space: 8 channels, as many frames as the mels
-    assert pipe.config.conditioner.options["n_mels"] == 8
-    assert pipe.config.latent_shape == [8, pipe.config.data_shape[1]]
+    # the prior mean lives in the latent space: 16 channels, as many frames as the mels
+    assert pipe.config.conditioner.options["n_mels"] == 16
+    assert pipe.config.latent_shape == [16, pipe.config.data_shape[1]]
     out = pipe(["seven two nine", "one"], steps=2, temperature=1.5)
     assert out.samples.shape == (2, 40, -(-max(out.lengths) // 4) * 4)  # decoded to log-mels, padded
     assert float(out.samples.min()) >= LOG_MIN
@@ -71,5 +71,5 @@ def test_a_conditioner_sized_for_mels_is_refused_with_the_vae(make_tiny_config, 
     config = make_tiny_config(encoder="vae")
     config.apply_overrides(["conditioner.n_mels=40"], tts_registry)
     build_dataset(config, tts_registry)
-    with pytest.raises(ConfigError, match=r"n_mels=40 but the diffusion space .* has 8 channels; drop"):
+    with pytest.raises(ConfigError, match=r"n_mels=40 but the diffusion space .* has 16 channels; drop"):
         build_model(config, tts_registry)
