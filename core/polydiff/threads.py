@@ -29,6 +29,7 @@ from polydiff.errors import ConfigError
 ENV = "POLYDIFF_THREADS"
 #: Seconds over which :func:`busy_cpus` watches the other processes.
 SAMPLE_S = 0.2
+_decided: dict[str, int] = {}
 
 
 def usable_cpus() -> int:
@@ -114,7 +115,12 @@ def configure(value: str | int | None = None) -> dict[str, object]:
     if "torch" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         applied["OMP_WAIT_POLICY"] = "PASSIVE"
-    n = auto_threads() if setting == "auto" else int(setting)
+    if setting == "auto":
+        if "auto" not in _decided:  # once per process (in-process callers such as tests call it often)
+            _decided["auto"] = auto_threads()
+        n = _decided["auto"]
+    else:
+        n = int(setting)
     import torch
 
     torch.set_num_threads(n)

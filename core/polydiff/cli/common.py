@@ -42,11 +42,16 @@ def add_speed_arguments(p: argparse.ArgumentParser, what: str) -> None:
         help="torch.compile mode (implies --compile): reduce-overhead adds CUDA graphs (fewer kernel "
         "launches for small models on a GPU; on the CPU it is the default mode)",
     )
+    add_threads_argument(p)
+
+
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    """``--threads`` (applied by ``polydiff.cli.main`` before torch is imported)."""
     p.add_argument(
         "--threads",
         help="CPU threads: auto (default: one per CPU that other processes leave free, at least one; "
         "idle threads sleep instead of spinning), a number, or torch (PyTorch's own settings); "
-        "also POLYDIFF_THREADS",
+        "also POLYDIFF_THREADS; without either, an OMP_NUM_THREADS set in the environment is the number",
     )
 
 
