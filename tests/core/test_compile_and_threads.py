@@ -9,6 +9,7 @@ eager kernels), a backend that fails, and inductor itself.
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import torch
@@ -245,6 +246,26 @@ def test_omp_num_threads_is_honoured_when_nothing_else_is_given(monkeypatch):
 
 
 @pytest.mark.slow
+def test_inductor_builds_with_the_system_compiler(monkeypatch):
+    """compile_module with inductor on the CPU: g++ builds the kernels of a small network."""
+    if compiling.unavailable_reason(torch.device("cpu")) is not None:
+        pytest.skip(compiling.unavailable_reason(torch.device("cpu")))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.SiLU(), torch.nn.Linear(16, 8))
+    x = torch.randn(4, 8)
+    eager = net(x)
+    assert compiling.compile_module(net, "cpu") and compiling.is_compiled(net)
+    compiled = net(x)
+    compiled.sum().backward()
+    assert torch.allclose(compiled, eager, atol=1e-5)
+    assert list(net.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("POLYDIFF_TEST_INDUCTOR"),
+    reason="minutes of g++ on a small CPU: set POLYDIFF_TEST_INDUCTOR=1",
+)
 def test_inductor_compiles_the_toy_network_on_the_cpu(toy_registry, tmp_path):
     """The real thing: g++ builds the kernels (minutes cold on a shared 2-core machine)."""
     if compiling.unavailable_reason(torch.device("cpu")) is not None:
@@ -254,3 +275,21 @@ def test_inductor_compiles_the_toy_network_on_the_cpu(toy_registry, tmp_path):
     assert compiled.compiled
     assert _losses(compiled) == pytest.approx(_losses(eager), rel=1e-3)
     assert not any("_orig_mod" in n for n in load_checkpoint(tmp_path / "compiled").model)
+
+
+def test_the_cli_makes_idle_threads_sleep_before_torch_is_imported(tmp_path):
+    """OMP_WAIT_POLICY acts only if set before torch loads OpenMP: the CLI sets it first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from polydiff.cli.main import main\n"
+        "assert 'torch' not in sys.modules\n"
+        f"code = main(['sample', {str(tmp_path / 'missing')!r}, '--threads', '1'])\n"
+        "import torch\n"
+        "print(code, os.environ.get('OMP_WAIT_POLICY'), torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["2", "PASSIVE", "1"], proc.stderr
