@@ -293,3 +293,14 @@ def test_the_cli_makes_idle_threads_sleep_before_torch_is_imported(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.stdout.split() == ["2", "PASSIVE", "1"], proc.stderr
+
+
+def test_the_trainer_pins_batches_only_for_a_gpu(toy_registry, tmp_path):
+    from polydiff.training.batching import StepBatchSampler, step_loader
+
+    sampler = StepBatchSampler(8, 4, seed=0)
+    assert step_loader(list(range(8)), sampler, list, 0, pin_memory=True).pin_memory
+    config = RunConfig.for_modality("toy", registry=toy_registry, overrides={"train": {"steps": 1}})
+    trainer = Trainer(config, tmp_path, registry=toy_registry, progress=False)
+    trainer._setup()
+    assert not trainer.loader.pin_memory  # on the CPU there is nothing to copy to
