@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # One lent GPU session, as one prepared script (docs/benchmarks.md's GPU figures come from it):
+#   0. training speed of the video `full` preset alone on the GPU (bench/gpu_speed.py): eager,
+#      bf16 autocast, torch.compile with CUDA graphs (reduce-overhead) and default, DataLoader
+#      workers with pinned memory, model FLOP utilisation; SPEED=0 skips it, SPEED_S bounds it,
+#      SPEED_CMD_ARGS replaces its arguments (e.g. "--modes eager compile-ro --seconds 10");
 #   1. the peers benchmark on the GPU (fp32, bf16, bf16 + torch.compile);
 #   2. the `full` presets trained side by side on the one GPU: image/shapes (pixels),
 #      image/digits (VAE latents), video/moving-shapes; each stops at its step count or, if
@@ -12,6 +16,7 @@
 #   pip wheel --no-deps --no-build-isolation -w .whl . plugins/image plugins/video   # here, first
 #   OUT=/tmp/out bash bench/gpu_session.sh
 # SMOKE=1 runs every phase for a few steps on the CPU (checks the script itself).
+# A speed-only session: SPEED_S=500 PEERS=0 MODELS=" " bash bench/gpu_session.sh
 # PEERS=0 skips phase 1; MODELS picks the runs of phase 2 (default: all three), e.g.
 #   PEERS=0 MODELS="video-full" TRAIN_S=400 bash bench/gpu_session.sh
 # and EXTRA_<name> (dashes as underscores) adds `polydiff train` arguments to one run, e.g.
@@ -27,6 +32,8 @@ set -uo pipefail
 
 OUT=${OUT:-gpu-out}
 PEERS=${PEERS:-1}
+SPEED=${SPEED:-1}
+SPEED_S=${SPEED_S:-300}
 MODELS=${MODELS:-shapes-full digits-full video-full}
 KEEP_CKPT=${KEEP_CKPT:-$MODELS}  # runs whose checkpoints come back, or "best" (one run)
 KEEP_WEIGHTS=${KEEP_WEIGHTS:-all}  # or "ema"
@@ -103,6 +110,22 @@ else
 fi
 stamp "python: $($PY -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())')"
 $PY -m polydiff plugins | head -20
+
+# 0. the video `full` preset's training speed (alone on the GPU: its timings are reported)
+if [ "$SPEED" = 1 ]; then
+    if [ "$SMOKE" = 1 ]; then
+        SPEED_ARGS=(--smoke --modes eager compile-ro --out "$RUNS/gpu_speed-smoke.json")
+    else
+        # each compiled mode spends ~2 min compiling the video UNet: the first modes are the ones asked for
+        read -r -a SPEED_ARGS <<<"${SPEED_CMD_ARGS:---modes eager compile-ro bf16 bf16-compile-ro compile --seconds 15}"
+        SPEED_ARGS+=(--max-seconds $((SPEED_S - 150)) --out "$RUNS/gpu_speed-cuda.json")
+    fi
+    stamp "speed: ${SPEED_ARGS[*]}"
+    timeout -s TERM "$SPEED_S" $PY bench/gpu_speed.py "${SPEED_ARGS[@]}" >"$LOG/gpu_speed.txt" 2>&1
+    stamp "speed exit $?"; tail -14 "$LOG/gpu_speed.txt"
+else
+    stamp "speed skipped (SPEED=$SPEED)"
+fi
 
 # 1. peers (alone on the GPU: its timings are reported)
 if [ "$PEERS" != 1 ]; then

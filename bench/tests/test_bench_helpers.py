@@ -258,3 +258,33 @@ def test_draw_line_chart_draws_every_series(tmp_path: Path) -> None:
     assert image.size == (600, 240)
     colours = {colour for _, colour in image.getcolors(maxcolors=2**20)}
     assert (0x00, 0x72, 0xB2) in colours and (0xE6, 0x9F, 0x00) in colours  # s1 and s2
+
+
+def test_gpu_speed_peaks_come_from_the_table_or_the_override() -> None:
+    from gpu_speed import peak_tflops
+
+    assert peak_tflops("NVIDIA H200", "bf16") == 989.0
+    assert peak_tflops("NVIDIA A100-SXM4-80GB", "fp32") == 156.0  # fp32 training runs in TF32
+    assert peak_tflops("NVIDIA A100-SXM4-80GB", "fp32", override=100.0) == 100.0
+    assert peak_tflops("cpu", "fp32") is None
+
+
+def test_gpu_speed_smoke_runs_the_cpu_path_and_counts_flops(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The GPU script's CPU path end to end (eager only here: compiling the video UNet takes minutes)."""
+    from gpu_speed import main as gpu_speed
+
+    from polydiff import compiling
+
+    monkeypatch.setattr(compiling, "BACKEND", compiling.BACKEND)  # --smoke sets aot_eager: restored after
+    threads = torch.get_num_threads()
+    out = tmp_path / "speed.json"
+    try:
+        assert gpu_speed(["--smoke", "--modes", "eager", "--loader-seconds", "0", "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    data = json.loads(out.read_text())
+    (row,) = data["rows"]
+    assert row["mode"] == "eager" and row["steps"] >= 1 and row["steps_per_s"] > 0
+    assert row["step_flops"] > 1e8  # forward + backward of the video UNet on batch 4
+    table = capsys.readouterr().out
+    assert "| eager |" in table and "GFLOP" in table and "| n/a |" in table  # no peak known for a CPU

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -13,6 +14,7 @@ from torch import Tensor
 
 from polydiff import plugins
 from polydiff.builder import build_model
+from polydiff.compiling import compile_module, eager_on_failure
 from polydiff.devices import resolve_device
 from polydiff.errors import ConfigError
 from polydiff.interfaces import Conditioning, SamplingPlan, Writer
@@ -71,6 +73,25 @@ class DiffusionPipeline:
         self.experts: list[tuple[int, int, DiffusionPipeline]] = []
         #: The :class:`~polydiff.Pretrained` record it was loaded from (``from_pretrained``), or None.
         self.pretrained: Any = None
+        self._compile_pending = False  # compiled and not yet called: the first call may fall back
+
+    def compile(self, mode: str = "default") -> bool:
+        """Compile the denoiser (and each expert's) with ``torch.compile`` in place.
+
+        Compilation happens at the first sampling step (seconds to minutes); later calls of the
+        same shapes reuse it. Where inductor cannot run here (no C++ compiler for the CPU, no
+        triton for CUDA) one line says so and sampling stays eager; a failure at the first call
+        falls back to eager in one line too. ``mode``: ``default``, ``reduce-overhead`` (CUDA
+        graphs; CUDA only) or ``max-autotune``. Returns whether the networks are compiled.
+        """
+        done = compile_module(self.model.unet, self.device, mode)
+        for _, _, expert in self.experts:
+            done = expert.compile(mode) and done
+        self._compile_pending = done
+        return done
+
+    def _networks(self) -> list[torch.nn.Module]:
+        return [self.model.unet, *(net for _, _, e in self.experts for net in e._networks())]
 
     def with_expert(self, expert: DiffusionPipeline) -> DiffusionPipeline:
         """Sample with ``expert`` in place of this model at the timesteps it was trained on.
@@ -284,23 +305,16 @@ class DiffusionPipeline:
         all_prompts = [p for p in (prompts or [""]) for _ in range(num_per_prompt)]
         gen = torch.Generator().manual_seed(seed)
         chunks = [all_prompts[i : i + batch_size] for i in range(0, len(all_prompts), batch_size)]
-        outs = [
-            self._sample_batch(
-                c,
-                sampler,
-                steps,
-                guidance,
-                temperature,
-                gen,
-                trajectory_steps,
-                progress,
-                callback,
-                sampler_opts,
-                run_opts,
-                plan_opts,
-            )
-            for c in chunks
-        ]
+        outs = []
+        for c in chunks:
+            args = (sampler, steps, guidance, temperature, gen, trajectory_steps, progress, callback)
+            run = functools.partial(self._sample_batch, c, *args, sampler_opts, run_opts, plan_opts)
+            if self._compile_pending:  # compilation happens here: a failure falls back to eager
+                self._compile_pending = False
+                state = gen.get_state()
+                outs.append(eager_on_failure(self._networks(), _rerun(gen, state, run), "sampling call"))
+            else:
+                outs.append(run())
         out = _concat(outs)
         out.nonfinite = int((~torch.isfinite(out.samples.flatten(1))).any(1).sum()) if len(out.samples) else 0
         return out
@@ -426,6 +440,16 @@ class DiffusionPipeline:
 
 #: Options whose type and range :func:`check_sampling` knows, checked before any sampling.
 SAMPLING_CHECKED = ("eta", "length_scale", "clip_denoised", "dynamic_threshold", "spacing")
+
+
+def _rerun(gen: torch.Generator, state: Tensor, run: Callable[[], PipelineOutput]) -> Callable:
+    """``run`` from the generator state ``state`` (so that a repeated call draws the same noise)."""
+
+    def call() -> PipelineOutput:
+        gen.set_state(state)
+        return run()
+
+    return call
 
 
 def sampler_option_names(registry: Registry, sampler: str) -> list[str]:

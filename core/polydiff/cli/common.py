@@ -28,6 +28,39 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_speed_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """``--compile``, ``--compile-mode`` and ``--threads`` (``what``: the network's job, for the help)."""
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help=f"torch.compile the denoiser for {what} (inductor: g++ on the CPU, triton on CUDA; the "
+        "first step compiles, seconds to minutes; where it cannot, one line says so and it runs eagerly)",
+    )
+    p.add_argument(
+        "--compile-mode",
+        choices=("default", "reduce-overhead", "max-autotune"),
+        help="torch.compile mode (implies --compile): reduce-overhead adds CUDA graphs (fewer kernel "
+        "launches for small models on a GPU; on the CPU it is the default mode)",
+    )
+    add_threads_argument(p)
+
+
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    """``--threads`` (applied by ``polydiff.cli.main`` before torch is imported)."""
+    p.add_argument(
+        "--threads",
+        help="CPU threads: auto (default: one per CPU that other processes leave free, at least one; "
+        "idle threads sleep instead of spinning), a number, or torch (PyTorch's own settings); "
+        "also POLYDIFF_THREADS; without either, an OMP_NUM_THREADS set in the environment is the number",
+    )
+
+
+def apply_compile(pipe: Any, args: argparse.Namespace) -> None:
+    """``pipe.compile(...)`` when ``--compile`` or ``--compile-mode`` was given."""
+    if args.compile or args.compile_mode:
+        pipe.compile(args.compile_mode or "default")
+
+
 def add_experts(pipe: Any, args: argparse.Namespace) -> None:
     """Load each ``--expert`` run and hand it its timesteps in ``pipe`` (``with_expert``)."""
     for path in getattr(args, "expert", []):

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from polydiff.cli.common import add_progress_argument, lengths_of, print_outputs, trajectory_timesteps
+from polydiff.cli.common import (
+    add_progress_argument,
+    add_threads_argument,
+    lengths_of,
+    print_outputs,
+    trajectory_timesteps,
+)
 
 if TYPE_CHECKING:
     from polydiff.pipeline import DiffusionPipeline
@@ -64,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where runs and pictures go")
     p.add_argument("--steps", type=int, help="override the training steps (smoke runs)")
     p.add_argument("--device", help="cpu, cuda ... (default: cuda if available)")
+    add_threads_argument(p)
     add_progress_argument(p)
     p.set_defaults(func=run)
 

@@ -10,6 +10,8 @@ from polydiff.cli.common import (
     add_experts,
     add_progress_argument,
     add_sampling_arguments,
+    add_speed_arguments,
+    apply_compile,
     check_flag,
     print_outputs,
     sampling_options,
@@ -44,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "e.g. --option max_prompts=8",
     )
     add_sampling_arguments(p)
+    add_speed_arguments(p, "sampling")
     add_progress_argument(p)
     p.set_defaults(func=run)
 
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     given = {k: v for k, v in sampling_options(args).items() if v is not None}
     pipe = DiffusionPipeline.from_pretrained(args.checkpoint, device=args.device)
     add_experts(pipe, args)
+    apply_compile(pipe, args)
     pipe.progress = progress_enabled(args.no_progress)  # the evaluator's sampling shows its steps
     cfg = pipe.config
     if cfg.backbone.name == "diffusers-unet2d":

@@ -45,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.environ.get("POLYDIFF_DEBUG"):
         warnings.formatwarning = _one_line_warning
     try:
+        if hasattr(args, "threads"):  # before torch is imported: some settings act only then
+            from polydiff.threads import configure
+
+            configure(args.threads)
         return int(args.func(args) or 0)
     except PolydiffError as exc:
         if os.environ.get("POLYDIFF_DEBUG"):

@@ -10,6 +10,8 @@ from polydiff.cli.common import (
     add_experts,
     add_progress_argument,
     add_sampling_arguments,
+    add_speed_arguments,
+    apply_compile,
     check_flag,
     lengths_of,
     print_outputs,
@@ -53,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--length-scale", type=float, help="speech: speaking-rate factor (>1 slower)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
     add_sampling_arguments(p)
+    add_speed_arguments(p, "sampling")
     add_progress_argument(p)
     p.set_defaults(func=run)
 
@@ -71,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     writer = pipe.writer()  # a bad --out fails before sampling
     path = resolve_output(args.out, _default_path(args.checkpoint, writer), writer_extensions(writer))
     add_experts(pipe, args)
+    apply_compile(pipe, args)
     extra = {"length_scale": args.length_scale} if args.length_scale is not None else {}
     steps = _trajectory_steps(args, pipe.config.diffusion.num_timesteps)
     out = pipe(

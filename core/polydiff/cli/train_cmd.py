@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from polydiff.cli.common import print_outputs
+from polydiff.cli.common import add_speed_arguments, print_outputs
 
 if TYPE_CHECKING:
     from polydiff.run_config import RunConfig
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "are deleted)",
     )
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="autocast precision")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    add_speed_arguments(p, "training")
     p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
     p.add_argument("--logger", action="append", default=[], help="extra metric sink (polydiff_loggers)")
     p.add_argument("--device", help="cpu, cuda ... (default: cuda if available)")
@@ -107,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
         f"{'stopped' if result.interrupted else 'trained'} {config.modality} on {config.dataset.name} "
         f"to step {result.step}" + (f" ({summary})" if summary else "")
     )
+    if result.first_step_s is not None:
+        print(
+            f"speed: first step {result.first_step_s:.1f} s"
+            + (" (torch.compile included)" if result.compiled else "")
+            + (f", then {result.steps_per_s:.2f} steps/s" if result.steps_per_s else "")
+        )
     print_outputs("outputs:", [result.checkpoint, out / "metrics.jsonl", *result.outputs])
     print(f"next: polydiff sample {out} --prompt '...'   |   polydiff evaluate {out}")
     return 130 if result.interrupted else 0
@@ -118,8 +124,10 @@ def _train_overrides(args: argparse.Namespace) -> dict:
     for flag in ("steps", "batch_size", "lr", "seed", "precision", "grad_accum"):
         if getattr(args, flag) is not None:
             train[flag] = getattr(args, flag)
-    if args.compile:
+    if args.compile or args.compile_mode:
         train["compile"] = True
+    if args.compile_mode:
+        train["compile_mode"] = args.compile_mode
     if args.logger:
         train["loggers"] = tuple(args.logger)
     return train

@@ -83,9 +83,16 @@ def resolve_workers(setting: int | str, dataset: Any, processes_per_node: int = 
 
 
 def step_loader(
-    dataset: Any, sampler: StepBatchSampler, collate: Callable[[list[Any]], Any], workers: int
+    dataset: Any,
+    sampler: StepBatchSampler,
+    collate: Callable[[list[Any]], Any],
+    workers: int,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """The trainer's DataLoader: ``sampler``'s batches in order, decoded by ``workers`` processes.
+
+    ``pin_memory`` (the trainer sets it when it trains on CUDA) puts each batch in page-locked
+    memory, so that the trainer's ``non_blocking`` copies to the GPU overlap with its work.
 
     The DataLoader hands batches back in the sampler's order whatever the number of workers,
     and the items of a batch are a function of the step alone, so workers change no batch: a
@@ -97,4 +104,5 @@ def step_loader(
         collate_fn=collate,
         num_workers=workers,
         persistent_workers=workers > 0,
+        pin_memory=pin_memory,
     )

@@ -38,7 +38,11 @@ class TrainConfig:
             place of the main model there; None = every timestep.
         seed: Seeds parameters, data order and noise; the same seed gives the same run.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast; fp16 needs CUDA).
-        compile: Wrap the UNet in ``torch.compile``.
+        compile: Compile the backbone with ``torch.compile`` (inductor: a C++ compiler on the
+            CPU, triton on CUDA; where it is missing the run says so and trains eagerly).
+        compile_mode: ``torch.compile`` mode with ``compile``: ``"default"``,
+            ``"reduce-overhead"`` (CUDA graphs: fewer kernel launches for small models on a GPU;
+            on the CPU the same as default) or ``"max-autotune"``.
         checkpoint_every: Steps between checkpoints (the last step always writes one).
         keep_checkpoints: How many of the run's newest checkpoints to keep (0 = all); the one
             ``latest`` names and the one just written are never removed.
@@ -70,6 +74,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "fp32"
     compile: bool = False
+    compile_mode: str = "default"
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -93,6 +98,7 @@ class TrainConfig:
         "timestep_bias_multiplier": Rule(lo=0, lo_open=True),
         "timestep_range": NON_NEGATIVE,
         "precision": Rule(choices=("fp32", "bf16", "fp16")),
+        "compile_mode": Rule(choices=("default", "reduce-overhead", "max-autotune")),
         "checkpoint_every": POSITIVE_INT,
         "log_every": POSITIVE_INT,
         "encoder_steps": NON_NEGATIVE,
@@ -106,6 +112,7 @@ class TrainConfig:
         "seed": "--seed",
         "precision": "--precision",
         "grad_accum": "--grad-accum",
+        "compile_mode": "--compile-mode",
     }
 
     def __post_init__(self) -> None:
@@ -137,6 +144,7 @@ RESUMABLE_FIELDS = frozenset(
         "grad_clip",
         "precision",
         "compile",
+        "compile_mode",
         "grad_accum",
         "checkpoint_every",
         "log_every",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 
 from polydiff import plugins
 from polydiff.builder import build_dataset, build_model, collate_fn
+from polydiff.compiling import compile_module, eager_on_failure, is_compiled
 from polydiff.data_check import check_dataset
 from polydiff.devices import resolve_device
 from polydiff.errors import CheckpointError, ConfigError, PolydiffError, TrainingDiverged
@@ -63,6 +65,12 @@ class TrainResult:
     step: int = 0
     interrupted: bool = False
     outputs: list[Path] = field(default_factory=list)
+    #: Seconds of this leg's first step (compilation included under ``train.compile``).
+    first_step_s: float | None = None
+    #: Steps per second after the first step (None when the leg ran fewer than two steps).
+    steps_per_s: float | None = None
+    #: Whether the backbone ran compiled (False when compilation was unavailable or failed).
+    compiled: bool = False
 
 
 def _slice_batch(batch: dict[str, Any], sl: slice) -> dict[str, Any]:
@@ -266,7 +274,7 @@ class Trainer:
             # the UNet alone, in place (its parameter names, hence checkpoints, unchanged): the
             # conditioner tokenises on the CPU and the loss indexes schedule buffers, which would
             # pull CPU kernels into the graph (a C++ build on the GPU machine failed on them)
-            self.model.unet.compile()
+            compile_module(self.model.unet, info.device, cfg.train.compile_mode)
         if info.enabled:
             self.forward = DistributedDataParallel(
                 self.forward, device_ids=[info.device.index] if info.device.type == "cuda" else None
@@ -284,7 +292,13 @@ class Trainer:
         )
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
         self.num_workers = resolve_workers(cfg.train.num_workers, self.dataset, local_world)
-        self.loader = step_loader(self.dataset, sampler, collate_fn(self.dataset), self.num_workers)
+        self.loader = step_loader(
+            self.dataset,
+            sampler,
+            collate_fn(self.dataset),
+            self.num_workers,
+            pin_memory=info.device.type == "cuda",  # with _to_device's non_blocking copies
+        )
         self.writer = None
         if cfg.writer is not None:
             options = dict(getattr(self.dataset, "writer_options", dict)())
@@ -323,6 +337,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = _to_device(batch, self.dist.device)
+        if cfg.compile and cfg.compile_mode == "reduce-overhead" and self.dist.device.type == "cuda":
+            torch.compiler.cudagraph_mark_step_begin()  # CUDA graphs: the last step's outputs are done with
         with torch.no_grad():
             x0 = self.model.encoder.encode(batch["x"])
         t, noise, drop = self._step_noise(step, x0)
@@ -482,9 +498,20 @@ class Trainer:
         batches: Iterator[dict[str, Any]] = iter(self.loader)
         self.model.train()
         t0 = time.perf_counter()
+        first_s: float | None = None
+        t_first = t0
         try:
             while step < cfg.train.steps:
-                metrics = self._train_step(step, next(batches))
+                batch = next(batches)
+                if first_s is None:  # compilation happens here; a failure falls back to eager
+                    start = time.perf_counter()
+                    metrics = eager_on_failure(
+                        [self.model.unet], functools.partial(self._train_step, step, batch), "training step"
+                    )
+                    t_first = time.perf_counter()
+                    first_s = t_first - start
+                else:
+                    metrics = self._train_step(step, batch)
                 step += 1
                 bar.update(1)
                 if step % cfg.train.log_every == 0 or step == cfg.train.steps:
@@ -512,6 +539,7 @@ class Trainer:
                     )
                     break
         finally:
+            t_end = time.perf_counter()
             bar.close()
             for sig, handler in previous:
                 signal.signal(sig, handler)
@@ -521,6 +549,7 @@ class Trainer:
                 logger.close()
             D.cleanup(info)
         outputs = self._write_loss_curve() if info.is_main else []
+        later = step - self.start_step - 1
         return TrainResult(
             self.run_dir,
             self.last_checkpoint,
@@ -528,6 +557,9 @@ class Trainer:
             step,
             interrupted=self._stop_agreed,
             outputs=outputs,
+            first_step_s=first_s,
+            steps_per_s=later / (t_end - t_first) if later > 0 else None,
+            compiled=is_compiled(self.model.unet),
         )
 
     def _write_loss_curve(self) -> list[Path]:
