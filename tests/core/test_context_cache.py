@@ -13,6 +13,8 @@ from polydiff.interfaces import Conditioning
 from polydiff.nn import SpaceTimeConfig, UNet, UNetConfig
 from polydiff.nn.attention import AttentionBlock, ContextCache
 from polydiff.nn.blocks import upsample_nearest
+from polydiff.nn.dit import DiT
+from polydiff.nn.dit_config import DiTConfig
 from polydiff.samplers import cfg_model_fn
 
 CTX_DIM = 8
@@ -117,6 +119,26 @@ def test_prepare_context_checks_the_network_and_the_context():
     cache = model.prepare_context(kw["context"][:1])
     with pytest.raises(ConfigError, match=r"context must have shape \[2, L, 8\]"):
         model(**dict(kw, context=cache))  # batch 1 against x's 2: refused as for the tensor
+
+
+def test_dit_caches_its_blocks_cross_attention_too():
+    _, kw = conditional()
+    dit = DiT(
+        DiTConfig(
+            dims=2, in_channels=2, context_dim=CTX_DIM, patch_size=(2,), hidden_size=32, head_dim=8, depth=2
+        )
+    )
+    dit.eval()
+    perturb_(dit)
+    calls = [0]
+    for block in dit.blocks:
+        block.cross_attn.to_kv.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    with torch.no_grad():
+        plain = dit(**kw)
+        cache = dit.prepare_context(kw["context"])
+        cached = dit(**dict(kw, context=cache))
+    assert calls[0] == 4  # two blocks: projected by the plain forward and by prepare_context only
+    torch.testing.assert_close(cached, plain, rtol=0, atol=1e-6)
 
 
 def test_guided_sampling_projects_the_context_once_and_matches_two_forwards():

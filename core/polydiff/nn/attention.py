@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from polydiff.errors import ConfigError
 from polydiff.nn.embeddings import timestep_embedding
 from polydiff.nn.layers import group_norm, zero_module
 
@@ -65,6 +66,26 @@ class ContextCache:
             k, v = attention.keys_values(self.context)
         weight = attention.to_kv.weight
         self.entries[id(attention)] = _KeyValues(k, v, weight, weight._version)
+
+
+def prepare_context(network: nn.Module, context: Tensor, context_dim: int | None) -> ContextCache:
+    """A :class:`ContextCache` of ``context: [B, L, context_dim]`` for every ``cross_attn`` in ``network``.
+
+    Raises :class:`~polydiff.errors.ConfigError` when the network has no cross-attention
+    (``context_dim`` None) or the context is not ``[B, L, context_dim]``.
+    """
+    if context_dim is None:
+        raise ConfigError("prepare_context() needs cross-attention; the config's context_dim is None.")
+    if context.ndim != 3 or context.shape[2] != context_dim:
+        raise ConfigError(
+            f"context must have shape [B, L, {context_dim}] (the config's context_dim); "
+            f"got {tuple(context.shape)}."
+        )
+    cache = ContextCache(context)
+    for module in network.modules():
+        if isinstance(getattr(module, "cross_attn", None), Attention):
+            cache.add(module.cross_attn)
+    return cache
 
 
 class Attention(nn.Module):

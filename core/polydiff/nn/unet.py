@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from polydiff.errors import ConfigError
-from polydiff.nn.attention import AttentionBlock, ContextCache
+from polydiff.nn.attention import AttentionBlock, ContextCache, prepare_context
 from polydiff.nn.blocks import Downsample, ResBlock, Upsample
 from polydiff.nn.config import SpaceTimeConfig, UNetConfig
 from polydiff.nn.embeddings import FrameModulation, TimestepEmbedding
@@ -139,19 +139,7 @@ class UNet(nn.Module):
         sampling step. Only forwards without autograd use the cache (see
         :class:`~polydiff.nn.attention.ContextCache`); the context mask is passed as before.
         """
-        c = self.config
-        if c.context_dim is None:
-            raise ConfigError("prepare_context() needs cross-attention; UNetConfig.context_dim is None.")
-        if context.ndim != 3 or context.shape[2] != c.context_dim:
-            raise ConfigError(
-                f"context must have shape [B, L, {c.context_dim}] (UNetConfig.context_dim); "
-                f"got {tuple(context.shape)}."
-            )
-        cache = ContextCache(context)
-        for module in self.modules():
-            if isinstance(module, AttentionBlock) and module.cross_attn is not None:
-                cache.add(module.cross_attn)
-        return cache
+        return prepare_context(self, context, self.config.context_dim)
 
     def forward(
         self,
