@@ -47,6 +47,7 @@ from polydiff.samplers import DDIMSampler, cfg_model_fn  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "context_cache.json"
 SECTION = "## Cached context keys and values (CPU)"
 VARIANTS = ("cached", "uncached")
+CLOCK_WORDS = {"wall": "wall time", "cpu": "process CPU time"}
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def render(data: dict[str, Any]) -> str:
         "step projects the context in every block). Same prompts and noise; the variants alternate "
         f"for {data['rounds']} rounds, median reported. The difference column is the largest absolute "
         "difference between the two variants' samples.\n\n"
-        f"Machine: {data['machine']}. Clock: {data['clock']}.\n\n"
+        f"Machine: {data['machine']}. Clock: {CLOCK_WORDS[data['clock']]}.\n\n"
         f"Reproduce: `python bench/context_cache.py {data['command']}`.\n\n" + table + "\n"
     )
 

@@ -258,3 +258,16 @@ def test_draw_line_chart_draws_every_series(tmp_path: Path) -> None:
     assert image.size == (600, 240)
     colours = {colour for _, colour in image.getcolors(maxcolors=2**20)}
     assert (0x00, 0x72, 0xB2) in colours and (0xE6, 0x9F, 0x00) in colours  # s1 and s2
+
+
+def test_context_cache_bench_measures_both_variants_and_renders_them(tmp_path):
+    import context_cache
+
+    tiny = context_cache.Setting("tiny", 8, 2, 3, 8, 8, (1, 2), (1,), steps=2)
+    result = context_cache.measure(tiny, rounds=1, clock="cpu")
+    assert set(result["median_s"]) == {"cached", "uncached"}
+    assert result["max_abs_difference"] < 1e-5  # the cache changes the cost, not the samples
+    data = {"machine": "m", "clock": "cpu", "rounds": 1, "command": "--rounds 1", "results": [result]}
+    text = context_cache.render(data)
+    assert f"{result['speedup']:.2f}x" in text and "`python bench/context_cache.py --rounds 1`" in text
+    assert "process CPU time" in text
