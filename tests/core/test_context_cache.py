@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from polydiff.errors import ConfigError
 from polydiff.interfaces import Conditioning
 from polydiff.nn import SpaceTimeConfig, UNet, UNetConfig
-from polydiff.nn.attention import AttentionBlock, ContextCache
-from polydiff.nn.blocks import upsample_nearest
+from polydiff.nn.attention import AttentionBlock, ContextCache, _residual
+from polydiff.nn.blocks import ResBlock, upsample_nearest
 from polydiff.nn.dit import DiT
 from polydiff.nn.dit_config import DiTConfig
 from polydiff.samplers import cfg_model_fn
@@ -178,3 +178,20 @@ def test_upsample_nearest_equals_interpolate_with_its_gradient(shape, scale):
     assert torch.equal(out, expected)
     g = torch.randn_like(out)
     torch.testing.assert_close(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(expected, x, g)[0])
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_residuals_add_out_of_place_when_the_sum_needs_a_wider_dtype(grad):
+    # Under autocast a ResBlock's convolutions give bfloat16 while its input may be float32: the
+    # residual must then be a new float32 tensor, not an in-place add into bfloat16 (an error).
+    block = ResBlock(2, 8, 8, emb_dim=16, norm_groups=4)
+    perturb_(block)
+    x, emb = torch.randn(2, 8, 4, 4), torch.randn(2, 16)
+    with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = block(x, emb)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, block(x, emb).detach(), rtol=0.05, atol=0.05)
+    with torch.no_grad():
+        h = torch.ones(3, dtype=torch.bfloat16)
+        total = _residual(h, torch.full((3,), 0.5))
+    assert total.dtype == torch.float32 and torch.equal(h, torch.ones(3, dtype=torch.bfloat16))

@@ -127,8 +127,11 @@ class Attention(nn.Module):
 
 
 def _residual(h: Tensor, update: Tensor) -> Tensor:
-    """``h + update``; in place without autograd (sampling), where nothing else needs ``h``."""
-    return h + update if torch.is_grad_enabled() else h.add_(update)
+    """``h + update``; in place without autograd (sampling), where nothing else needs ``h``
+    (unless the sum needs a wider dtype than ``h``'s, e.g. under autocast)."""
+    if torch.is_grad_enabled() or torch.promote_types(h.dtype, update.dtype) != h.dtype:
+        return h + update
+    return h.add_(update)
 
 
 class RelativePositionBias(nn.Module):

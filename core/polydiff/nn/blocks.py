@@ -69,8 +69,10 @@ class ResBlock(nn.Module):
         scale, shift = append_dims(mod, self.dims + 2 - mod.ndim).chunk(2, dim=1)
         h = torch.addcmul(shift, self.norm2(h), 1 + scale)  # GN(h) * (1 + scale) + shift, one pass
         h = self.conv2(self.dropout(F.silu(h, inplace=inplace)))
-        # conv2's output is not needed by its backward, so the residual is added in place.
-        return h.add_(self.skip(x))
+        # conv2's output is not needed by its backward, so the residual is added in place (unless the
+        # sum needs a wider dtype than h's, e.g. under autocast).
+        skip = self.skip(x)
+        return h.add_(skip) if torch.promote_types(h.dtype, skip.dtype) == h.dtype else h + skip
 
 
 class Downsample(nn.Module):
