@@ -335,8 +335,12 @@ def _render_cpu(results: dict[str, Any], findings: str = "") -> str:
     v = results["versions"]
     parts = [
         f"polydiff's `UNet` against diffusers {v['diffusers']} `UNet2DModel` and denoising-diffusion-pytorch "
-        f'{v["denoising_diffusion_pytorch"]} `Unet` ("ddpm-pytorch"), unconditional, 3 channels, same '
-        "inputs, "
+        + (
+            f'{v["denoising_diffusion_pytorch"]} `Unet` ("ddpm-pytorch")'
+            if v.get("denoising_diffusion_pytorch", "?") != "?"
+            else "`Unet` (not installed for this run: no rows)"
+        )
+        + ", unconditional, 3 channels, same inputs, "
         "matched parameter counts (within 5%), in one process. Training step = forward + MSE + backward + "
         "AdamW step; sampling = one forward pass in `no_grad` at the same batch. Contenders alternate "
         f"(ABC, BCA, CAB, ...) for {results['rounds']} rounds of {results['train_steps_per_round']} training "

@@ -288,3 +288,15 @@ def test_gpu_speed_smoke_runs_the_cpu_path_and_counts_flops(tmp_path: Path, caps
     assert row["step_flops"] > 1e8  # forward + backward of the video UNet on batch 4
     table = capsys.readouterr().out
     assert "| eager |" in table and "GFLOP" in table and "| n/a |" in table  # no peak known for a CPU
+
+def test_context_cache_bench_measures_both_variants_and_renders_them(tmp_path):
+    import context_cache
+
+    tiny = context_cache.Setting("tiny", 8, 2, 3, 8, 8, (1, 2), (1,), steps=2)
+    result = context_cache.measure(tiny, rounds=1, clock="cpu")
+    assert set(result["median_s"]) == {"cached", "uncached"}
+    assert result["max_abs_difference"] < 1e-5  # the cache changes the cost, not the samples
+    data = {"machine": "m", "clock": "cpu", "rounds": 1, "command": "--rounds 1", "results": [result]}
+    text = context_cache.render(data)
+    assert f"{result['speedup']:.2f}x" in text and "`python bench/context_cache.py --rounds 1`" in text
+    assert "process CPU time" in text

@@ -2,13 +2,90 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from polydiff.errors import ConfigError
 from polydiff.nn.embeddings import timestep_embedding
 from polydiff.nn.layers import group_norm, zero_module
+
+
+@dataclass(frozen=True)
+class _KeyValues:
+    """One :class:`Attention`'s keys and values of a context, and the weight they were made with."""
+
+    k: Tensor  # [B, heads, L, head_dim]
+    v: Tensor
+    weight: Tensor  # the module's to_kv.weight (the same object) ...
+    version: int  # ... and its in-place version counter when k and v were made
+
+
+@dataclass(frozen=True, eq=False)
+class ContextCache:
+    """Cross-attention keys and values of one fixed context, projected once for many forwards.
+
+    Sampling calls the network tens of times with the same context; every cross-attention
+    projects it to the same keys and values each time. Made by ``UNet.prepare_context(context)``
+    and passed as ``context=`` instead of the tensor, the projections are made once.
+
+    The cached values are used only where they equal what the layer would compute now: without
+    autograd (a training forward recomputes them from :attr:`context`, so gradients reach
+    ``to_kv``), by the module that made them (another network, e.g. an EMA copy, recomputes), with
+    weights unchanged since (an optimizer step or ``load_state_dict`` bumps the weight's version)
+    and in the queries' dtype (autocast).
+
+    Attributes:
+        context: ``[B, L, D]`` the context tokens (for everything else that reads them).
+        entries: per cross-attention module (keyed by ``id``), its projections.
+    """
+
+    context: Tensor
+    entries: dict[int, _KeyValues] = field(default_factory=dict)
+
+    def keys_values(self, attention: Attention, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """``attention``'s ``(k, v)`` ``[B, heads, L, head_dim]`` of :attr:`context`: cached or computed."""
+        entry = self.entries.get(id(attention))
+        weight = attention.to_kv.weight
+        if (
+            entry is None
+            or torch.is_grad_enabled()
+            or entry.weight is not weight
+            or entry.version != weight._version
+            or entry.k.dtype != dtype
+        ):
+            return attention.keys_values(self.context)
+        return entry.k, entry.v
+
+    def add(self, attention: Attention) -> None:
+        """Project :attr:`context` with ``attention`` (without autograd) and keep the result."""
+        with torch.no_grad():
+            k, v = attention.keys_values(self.context)
+        weight = attention.to_kv.weight
+        self.entries[id(attention)] = _KeyValues(k, v, weight, weight._version)
+
+
+def prepare_context(network: nn.Module, context: Tensor, context_dim: int | None) -> ContextCache:
+    """A :class:`ContextCache` of ``context: [B, L, context_dim]`` for every ``cross_attn`` in ``network``.
+
+    Raises :class:`~polydiff.errors.ConfigError` when the network has no cross-attention
+    (``context_dim`` None) or the context is not ``[B, L, context_dim]``.
+    """
+    if context_dim is None:
+        raise ConfigError("prepare_context() needs cross-attention; the config's context_dim is None.")
+    if context.ndim != 3 or context.shape[2] != context_dim:
+        raise ConfigError(
+            f"context must have shape [B, L, {context_dim}] (the config's context_dim); "
+            f"got {tuple(context.shape)}."
+        )
+    cache = ContextCache(context)
+    for module in network.modules():
+        if isinstance(getattr(module, "cross_attn", None), Attention):
+            cache.add(module.cross_attn)
+    return cache
 
 
 class Attention(nn.Module):
@@ -28,17 +105,33 @@ class Attention(nn.Module):
         self.to_kv = nn.Linear(context_dim or dim, 2 * inner, bias=False)
         self.to_out = nn.Linear(inner, dim)
 
-    def forward(self, x: Tensor, context: Tensor | None = None, attn_mask: Tensor | None = None) -> Tensor:
-        """``x: [B, N, C]``, ``context: [B, L, D]`` (default ``x``) -> ``[B, N, C]``.
+    def keys_values(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """``context: [B, L, D] -> (k, v)``, each ``[B, heads, L, head_dim]``."""
+        k, v = rearrange(self.to_kv(context), "b l (kv h d) -> kv b h l d", kv=2, h=self.heads)
+        return k, v
+
+    def forward(
+        self, x: Tensor, context: Tensor | ContextCache | None = None, attn_mask: Tensor | None = None
+    ) -> Tensor:
+        """``x: [B, N, C]``, ``context: [B, L, D]`` (default ``x``) or its cache -> ``[B, N, C]``.
 
         ``attn_mask`` broadcasts to ``[B, heads, N, L]``: bool (True = attend) or an additive bias.
         """
         q = rearrange(self.to_q(x), "b n (h d) -> b h n d", h=self.heads)
-        k, v = rearrange(
-            self.to_kv(x if context is None else context), "b l (kv h d) -> kv b h l d", kv=2, h=self.heads
-        )
+        if isinstance(context, ContextCache):
+            k, v = context.keys_values(self, q.dtype)
+        else:
+            k, v = self.keys_values(x if context is None else context)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
+
+
+def _residual(h: Tensor, update: Tensor) -> Tensor:
+    """``h + update``; in place without autograd (sampling), where nothing else needs ``h``
+    (unless the sum needs a wider dtype than ``h``'s, e.g. under autocast)."""
+    if torch.is_grad_enabled() or torch.promote_types(h.dtype, update.dtype) != h.dtype:
+        return h + update
+    return h.add_(update)
 
 
 class RelativePositionBias(nn.Module):
@@ -128,8 +221,11 @@ class AttentionBlock(nn.Module):
         self.ff = FeedForward(channels)
         self.proj_out = zero_module(nn.Linear(channels, channels))
 
-    def forward(self, x: Tensor, context: Tensor | None = None, context_mask: Tensor | None = None) -> Tensor:
-        """``x: [B, C, *spatial]``, ``context: [B, L, D]``, ``context_mask: [B, L]`` bool -> like ``x``."""
+    def forward(
+        self, x: Tensor, context: Tensor | ContextCache | None = None, context_mask: Tensor | None = None
+    ) -> Tensor:
+        """``x: [B, C, *spatial]``, ``context: [B, L, D]`` (or its cache), ``context_mask: [B, L]``
+        bool -> like ``x``."""
         h = self.norm(x)
         if self.factorized:
             frames = x.shape[2]
@@ -138,15 +234,15 @@ class AttentionBlock(nn.Module):
                 index = torch.arange(frames, device=h.device)
                 pe = self.frame_embed(timestep_embedding(index, h.shape[-1]).to(h.dtype))
                 h = h + pe.repeat(x.shape[0], 1).unsqueeze(1)
-            h = h + self.self_attn(self.norm_self(h))
+            h = _residual(h, self.self_attn(self.norm_self(h)))
             h = rearrange(h, "(b t) n c -> (b n) t c", t=frames)
-            h = h + self.temporal_attn(self.norm_temporal(h), attn_mask=self.temporal_bias(frames))
+            h = _residual(h, self.temporal_attn(self.norm_temporal(h), attn_mask=self.temporal_bias(frames)))
             h = rearrange(h, "(b n) t c -> b (t n) c", b=x.shape[0])
         else:
             h = self.proj_in(rearrange(h, "b c ... -> b (...) c"))
-            h = h + self.self_attn(self.norm_self(h))
+            h = _residual(h, self.self_attn(self.norm_self(h)))
         if self.cross_attn is not None:
             mask = None if context_mask is None else rearrange(context_mask, "b l -> b 1 1 l")
-            h = h + self.cross_attn(self.norm_cross(h), context, attn_mask=mask)
-        h = h + self.ff(self.norm_ff(h))
+            h = _residual(h, self.cross_attn(self.norm_cross(h), context, attn_mask=mask))
+        h = _residual(h, self.ff(self.norm_ff(h)))
         return x + rearrange(self.proj_out(h), "b n c -> b c n").reshape(x.shape)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -59,14 +60,25 @@ class ResBlock(nn.Module):
         )
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
+        # Without autograd (sampling) the activations are overwritten in place: no new buffers.
+        inplace = not torch.is_grad_enabled()
+        h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
         mod = self.emb_proj(emb)  # [B, 2C] or, per frame, [B, T, 2C]
         if mod.ndim == 3:
             mod = mod.transpose(1, 2)
         scale, shift = append_dims(mod, self.dims + 2 - mod.ndim).chunk(2, dim=1)
-        h = self.norm2(h) * (1 + scale) + shift
-        h = self.conv2(self.dropout(F.silu(h)))
-        return self.skip(x) + h
+        h = self.norm2(
+            h
+        )  # then GN(h) * (1 + scale) + shift (as two ops: faster than torch.addcmul on the CPU)
+        if inplace and torch.promote_types(h.dtype, mod.dtype) == h.dtype:
+            h = h.mul_(1 + scale).add_(shift)
+        else:
+            h = h * (1 + scale) + shift
+        h = self.conv2(self.dropout(F.silu(h, inplace=inplace)))
+        # conv2's output is not needed by its backward, so the residual is added in place (unless the
+        # sum needs a wider dtype than h's, e.g. under autocast).
+        skip = self.skip(x)
+        return h.add_(skip) if torch.promote_types(h.dtype, skip.dtype) == h.dtype else h + skip
 
 
 class Downsample(nn.Module):
@@ -89,4 +101,45 @@ class Upsample(nn.Module):
         self.conv = make_conv(dims, channels, channels, factorized=factorized)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.interpolate(x, scale_factor=self.scale, mode="nearest"))
+        return self.conv(upsample_nearest(x, self.scale))
+
+
+class _NearestUpsample(torch.autograd.Function):
+    """Nearest-neighbour upsampling by integer factors: ``repeat_interleave`` forward (several times
+    faster on the CPU than ``F.interpolate``'s nearest kernel for NCHW), ``F.interpolate``'s backward."""
+
+    @staticmethod
+    def forward(x: Tensor, factors: tuple[int, ...]) -> Tensor:
+        out = x
+        for axis, factor in enumerate(factors, start=2):
+            if factor != 1:
+                out = out.repeat_interleave(factor, dim=axis)
+        return out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+        x, factors = inputs
+        ctx.factors, ctx.input_size = factors, tuple(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[no-untyped-def]
+        backward = _NEAREST_BACKWARD[len(ctx.factors)]
+        scales = [float(f) for f in ctx.factors]
+        return backward(grad.contiguous(), list(grad.shape[2:]), list(ctx.input_size), *scales), None
+
+
+_NEAREST_BACKWARD = {
+    1: torch.ops.aten.upsample_nearest1d_backward,
+    2: torch.ops.aten.upsample_nearest2d_backward,
+    3: torch.ops.aten.upsample_nearest3d_backward,
+}
+
+
+def upsample_nearest(x: Tensor, scale: int | tuple[int, ...]) -> Tensor:
+    """``F.interpolate(x, scale_factor=scale, mode="nearest")`` for integer factors, faster on the CPU.
+
+    ``x: [B, C, *spatial]`` -> ``[B, C, *(spatial * scale)]``, the same values (each input element
+    repeated), the same gradient.
+    """
+    factors = (scale,) * (x.ndim - 2) if isinstance(scale, int) else tuple(scale)
+    return _NearestUpsample.apply(x, factors)

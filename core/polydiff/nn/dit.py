@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from polydiff.errors import ConfigError
-from polydiff.nn.attention import Attention
+from polydiff.nn.attention import Attention, ContextCache, prepare_context
 from polydiff.nn.dit_config import DiTConfig
 from polydiff.nn.embeddings import TimestepEmbedding, timestep_embedding
 from polydiff.nn.unet import pooled
@@ -154,11 +154,18 @@ class DiT(nn.Module):
                 "(or set backbone.patch_size)."
             )
 
+    def prepare_context(self, context: Tensor) -> ContextCache:
+        """Every block's cross-attention keys and values of ``context``, made once.
+
+        As :meth:`polydiff.nn.unet.UNet.prepare_context`: pass the result as ``context=``.
+        """
+        return prepare_context(self, context, self.config.context_dim)
+
     def forward(
         self,
         x: Tensor,
         t: Tensor | float,
-        context: Tensor | None = None,
+        context: Tensor | ContextCache | None = None,
         context_mask: Tensor | None = None,
         concat: Tensor | None = None,
     ) -> Tensor:
@@ -170,7 +177,8 @@ class DiT(nn.Module):
         """
         c = self.config
         t = torch.as_tensor(t, device=x.device)
-        self._check_inputs(x, t, context, context_mask, concat)
+        tokens = context.context if isinstance(context, ContextCache) else context  # [B, L, D]
+        self._check_inputs(x, t, tokens, context_mask, concat)
         if concat is not None:
             x = torch.cat([x, concat.to(x.dtype)], dim=1)
         spatial = x.shape[2:]
@@ -183,7 +191,7 @@ class DiT(nn.Module):
         if context is not None:
             context_mask = None if context_mask is None else context_mask.bool()
             if self.context_embed is not None:
-                cond = cond + self.context_embed(pooled(context, context_mask))
+                cond = cond + self.context_embed(pooled(tokens, context_mask))
             mask = None if context_mask is None else rearrange(context_mask, "b l -> b 1 1 l")
         for block in self.blocks:
             if c.gradient_checkpointing and self.training and torch.is_grad_enabled():

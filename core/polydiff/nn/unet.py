@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from polydiff.errors import ConfigError
-from polydiff.nn.attention import AttentionBlock
+from polydiff.nn.attention import AttentionBlock, ContextCache, prepare_context
 from polydiff.nn.blocks import Downsample, ResBlock, Upsample
 from polydiff.nn.config import SpaceTimeConfig, UNetConfig
 from polydiff.nn.embeddings import FrameModulation, TimestepEmbedding
@@ -24,7 +24,9 @@ _VIDEO_AXIS_NAMES = ("frames", "height", "width")
 class EmbedSequential(nn.Sequential):
     """Layers applied in turn, each given the inputs it takes (timestep embedding, context)."""
 
-    def forward(self, x: Tensor, emb: Tensor, context: Tensor | None, context_mask: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, emb: Tensor, context: Tensor | ContextCache | None, context_mask: Tensor | None
+    ) -> Tensor:
         for layer in self:
             if isinstance(layer, ResBlock):
                 x = layer(x, emb)
@@ -129,11 +131,21 @@ class UNet(nn.Module):
             make_conv(c.dims, ch, self.out_channels, factorized=self.factorized, zero_init=True),
         )
 
+    def prepare_context(self, context: Tensor) -> ContextCache:
+        """Every cross-attention's keys and values of ``context: [B, L, context_dim]``, computed once.
+
+        Pass the result as ``forward(..., context=cache)`` in place of the tensor: the same output
+        (to float rounding), without projecting the context again in every block of every
+        sampling step. Only forwards without autograd use the cache (see
+        :class:`~polydiff.nn.attention.ContextCache`); the context mask is passed as before.
+        """
+        return prepare_context(self, context, self.config.context_dim)
+
     def forward(
         self,
         x: Tensor,
         t: Tensor | float,
-        context: Tensor | None = None,
+        context: Tensor | ContextCache | None = None,
         context_mask: Tensor | None = None,
         concat: Tensor | None = None,
     ) -> Tensor:
@@ -142,8 +154,8 @@ class UNet(nn.Module):
         Args:
             x: ``[B, in_channels, *spatial]`` noisy input.
             t: ``[B]`` timesteps (or one for all), int or float: fractional values are fine.
-            context: ``[B, L, context_dim]`` tokens for cross-attention; required iff
-                ``context_dim`` is set.
+            context: ``[B, L, context_dim]`` tokens for cross-attention, or their
+                :meth:`prepare_context` cache; required iff ``context_dim`` is set.
             context_mask: ``[B, L]`` bool, True where a token is real (None = all real).
             concat: ``[B, cond_channels, *spatial]`` maps concatenated to ``x`` on channels;
                 required iff ``cond_channels > 0``.
@@ -152,7 +164,8 @@ class UNet(nn.Module):
             ``[B, out_channels, *spatial]``.
         """
         t = torch.as_tensor(t, device=x.device)
-        self._check_inputs(x, t, context, context_mask, concat)
+        tokens = context.context if isinstance(context, ContextCache) else context  # [B, L, D]
+        self._check_inputs(x, t, tokens, context_mask, concat)
         if concat is not None:
             x = torch.cat([x, concat.to(x.dtype)], dim=1)
         if self.config.coord_channels:
@@ -160,7 +173,7 @@ class UNet(nn.Module):
         if context_mask is not None:
             context_mask = context_mask.bool()
         emb = self.time_embed(t.expand(x.shape[0]) if t.ndim == 0 else t)  # [B, E]
-        prompt = pooled(context, context_mask) if self.context_embed is not None else None
+        prompt = pooled(tokens, context_mask) if self.context_embed is not None else None
         if prompt is not None:
             emb = emb + self.context_embed(prompt)
         if self.frame_modulation is not None:  # [B, E] -> [B, T, E]
@@ -176,7 +189,12 @@ class UNet(nn.Module):
         return self.out(h)
 
     def _run(
-        self, block: EmbedSequential, h: Tensor, emb: Tensor, context: Tensor | None, mask: Tensor | None
+        self,
+        block: EmbedSequential,
+        h: Tensor,
+        emb: Tensor,
+        context: Tensor | ContextCache | None,
+        mask: Tensor | None,
     ) -> Tensor:
         if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():
             return checkpoint(block, h, emb, context, mask, use_reentrant=False)

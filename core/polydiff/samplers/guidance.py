@@ -48,6 +48,15 @@ def _can_batch(cond: Conditioning, uncond: Conditioning) -> bool:
     )
 
 
+def _with_cached_context(unet: UNetLike, kwargs: dict[str, Tensor | None]) -> dict[str, object]:
+    """``kwargs`` with the context replaced by ``unet.prepare_context(context)`` where the network
+    offers it (the UNet: cross-attention keys and values projected once per sampling call)."""
+    prepare = getattr(unet, "prepare_context", None)
+    if prepare is None or kwargs.get("context") is None:
+        return dict(kwargs)
+    return kwargs | {"context": prepare(kwargs["context"])}
+
+
 def cfg_model_fn(unet: UNetLike, cond: Conditioning, uncond: Conditioning | None, scale: float) -> ModelFn:
     """A model function that applies classifier-free guidance.
 
@@ -58,6 +67,12 @@ def cfg_model_fn(unet: UNetLike, cond: Conditioning, uncond: Conditioning | None
     lengths are zero-padded and masked out through ``context_mask``; when only one side has a
     context or a concat input, two forwards are made instead.
 
+    The conditioning is fixed for the model function's life, so its network inputs are built at
+    the first call (per batch size) and reused; a network with ``prepare_context`` (the UNet)
+    gets the context as a cache of every cross-attention's keys and values, projected once
+    instead of at every step (used without autograd only; see
+    :class:`polydiff.nn.attention.ContextCache`).
+
     Args:
         unet: Called as ``unet(x [B, C, *s], t [B], context=, context_mask=, concat=)``.
         cond: Conditioning of the prompts (tensors with batch ``B`` or 1).
@@ -67,28 +82,40 @@ def cfg_model_fn(unet: UNetLike, cond: Conditioning, uncond: Conditioning | None
     Returns:
         ``model_fn(x_t [B, C, *s], t [B]) -> [B, C, *s]``.
     """
-    if uncond is None or scale == 1.0:
-        return lambda x, t: unet(x, t, **cond.unet_kwargs())
-    if scale == 0.0:
-        return lambda x, t: unet(x, t, **uncond.unet_kwargs())
+    if uncond is None or scale == 1.0 or scale == 0.0:
+        only = cond if uncond is None or scale == 1.0 else uncond
+        prepared: dict[str, object] = {}
+
+        def single(x: Tensor, t: Tensor) -> Tensor:
+            if not prepared:
+                prepared.update(_with_cached_context(unet, only.unet_kwargs()))
+            return unet(x, t, **prepared)
+
+        return single
+
+    inputs: dict[int, list[dict[str, object]]] = {}  # batch -> kwargs of each forward
+
+    def build(batch: int) -> list[dict[str, object]]:
+        if not _can_batch(cond, uncond):
+            return [_with_cached_context(unet, c.unet_kwargs()) for c in (cond, uncond)]
+        kwargs: dict[str, Tensor | None] = {"context": None, "context_mask": None, "concat": None}
+        if cond.context is not None:
+            kwargs["context"], kwargs["context_mask"] = _stack_context(cond, uncond, batch)
+        if cond.concat is not None and uncond.concat is not None:
+            kwargs["concat"] = torch.cat(
+                [_expand_batch(cond.concat, batch, "concat"), _expand_batch(uncond.concat, batch, "concat")]
+            )
+        return [_with_cached_context(unet, kwargs)]
 
     def guided(x: Tensor, t: Tensor) -> Tensor:
         batch = x.shape[0]
-        if not _can_batch(cond, uncond):
-            out_cond = unet(x, t, **cond.unet_kwargs())
-            out_uncond = unet(x, t, **uncond.unet_kwargs())
+        if batch not in inputs:
+            inputs[batch] = build(batch)
+        forwards = inputs[batch]
+        if len(forwards) == 2:
+            out_cond, out_uncond = (unet(x, t, **kwargs) for kwargs in forwards)
         else:
-            kwargs: dict[str, Tensor | None] = {"context": None, "context_mask": None, "concat": None}
-            if cond.context is not None:
-                kwargs["context"], kwargs["context_mask"] = _stack_context(cond, uncond, batch)
-            if cond.concat is not None and uncond.concat is not None:
-                kwargs["concat"] = torch.cat(
-                    [
-                        _expand_batch(cond.concat, batch, "concat"),
-                        _expand_batch(uncond.concat, batch, "concat"),
-                    ]
-                )
-            out_cond, out_uncond = unet(torch.cat([x, x]), torch.cat([t, t]), **kwargs).chunk(2)
+            out_cond, out_uncond = unet(torch.cat([x, x]), torch.cat([t, t]), **forwards[0]).chunk(2)
         return out_uncond + scale * (out_cond - out_uncond)
 
     return guided
