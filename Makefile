@@ -16,7 +16,7 @@ $(STAMP): $(PROJECTS) Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
-	$(PIP) install --quiet -e '.[dev]' -e plugins/image -e plugins/tts -e plugins/video \
+	$(PIP) install --quiet -e '.[dev]' -e plugins/image -e plugins/tts -e 'plugins/video[mp4]' \
 		-e examples/third_party_plugin
 	@touch $(STAMP)
 

@@ -7,7 +7,7 @@ to the data-space layout ``[3, T, H, W]``.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,9 @@ from PIL import Image, ImageSequence
 from polydiff.errors import ConfigError, DataError, MissingDependencyError
 
 GIF_SUFFIXES = (".gif",)
+#: ``limit(rate)``: how many leading frames of a clip at ``rate`` frames per second (None: unknown)
+#: are needed; see :func:`frames_needed`.
+FrameLimit = Callable[[float | None], int]
 MP4_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 
 
@@ -62,9 +65,10 @@ def read_video(path: Path) -> np.ndarray:
     return read_video_timed(path)[0]
 
 
-def read_video_timed(path: Path) -> tuple[np.ndarray, float | None]:
+def read_video_timed(path: Path, limit: FrameLimit | None = None) -> tuple[np.ndarray, float | None]:
     """Decode an MP4 (or another container PyAV reads) -> ``(uint8 [T, H, W, 3], its stream's
-    average frames per second or None)``; every decoded frame is kept."""
+    average frames per second or None)``; every decoded frame is kept, or the first
+    ``limit(rate)`` of them (decoding stops there: a long clip is never held whole)."""
     if importlib.util.find_spec("av") is None:
         raise MissingDependencyError(
             f"reading '{path}' needs PyAV, which is not installed. Fix: pip install 'polydiff-video[mp4]' "
@@ -76,7 +80,12 @@ def read_video_timed(path: Path) -> tuple[np.ndarray, float | None]:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             rate = float(stream.average_rate) if stream.average_rate else None
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+            most = None if limit is None else max(1, int(limit(rate)))
+            frames = []
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if most is not None and len(frames) >= most:
+                    break
     except Exception as exc:  # whatever PyAV raises for a broken file
         why = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
         raise DataError(f"cannot read video '{path}': {why}. Fix: re-encode the clip or remove it.") from exc
@@ -90,13 +99,16 @@ def read_clip(path: Path) -> np.ndarray:
     return read_clip_timed(path)[0]
 
 
-def read_clip_timed(path: Path) -> tuple[np.ndarray, float | None]:
-    """Decode a clip file by its suffix: ``(uint8 [T, H, W, 3], frames per second or None)``."""
+def read_clip_timed(path: Path, limit: FrameLimit | None = None) -> tuple[np.ndarray, float | None]:
+    """Decode a clip file by its suffix: ``(uint8 [T, H, W, 3], frames per second or None)``.
+
+    ``limit(rate)``: at most this many frames of a video container are decoded (GIFs are
+    decoded whole: their rate is known only from every frame's duration)."""
     suffix = path.suffix.lower()
     if suffix in GIF_SUFFIXES:
         return read_gif_timed(path)
     if suffix in MP4_SUFFIXES:
-        return read_video_timed(path)
+        return read_video_timed(path, limit)
     raise DataError(
         f"'{path}' is not a clip polydiff-video reads (suffix '{suffix}'). Supported: "
         f"{', '.join(GIF_SUFFIXES + MP4_SUFFIXES)} (video containers need the 'mp4' extra)."
@@ -116,6 +128,21 @@ def frame_indices(available: int, frames: int, stride: int = 1) -> np.ndarray:
     if available >= needed:
         return np.arange(frames) * stride
     return np.linspace(0, available - 1, frames).round().astype(np.int64)
+
+
+def frames_needed(frames: int, stride: int, clip_fps: float | None, rate: float | None) -> int:
+    """How many leading source frames :func:`retime` then :func:`fit_clip` can use: decoding only
+    these gives the same clip as decoding the whole file (a clip shorter than this is read whole
+    and spread over ``frames`` as before).
+
+    Without retiming that is ``(frames - 1) * stride + 1``; resampled from ``rate`` to
+    ``clip_fps``, retimed frame ``k`` is source frame ``floor(k * rate / clip_fps)``, and the
+    retimed clip must count that many, so ``ceil(needed * rate / clip_fps) + 1`` source frames.
+    """
+    needed = (frames - 1) * stride + 1
+    if clip_fps is None or rate is None or abs(rate - clip_fps) < 1e-9:
+        return needed
+    return int(np.ceil(needed * rate / clip_fps)) + 1
 
 
 def retime(frames: np.ndarray, rate: float | None, target: float | None) -> np.ndarray:

@@ -13,7 +13,8 @@ the folder (no absolute path, no ``..``, no symlink leading out of the folder; o
 clip) and a non-empty string caption. Such problems are one-line
 :class:`~polydiff.DataError` messages naming the metadata file and the line.
 
-Every clip is decoded when the dataset is built. A clip that cannot be decoded (whatever
+Every clip is decoded when the dataset is built: a video container only up to the frames the
+cut uses (a ten-minute clip is not held whole in memory), a GIF whole. A clip that cannot be decoded (whatever
 Pillow or PyAV raises, ``DecompressionBombError`` included) fails at once with a
 :class:`~polydiff.DataError` naming it (``on_error="raise"``, the default), or is left out
 with one warning naming every skipped clip (``on_error="skip"``).
@@ -33,7 +34,14 @@ import torch
 
 from polydiff.data_check import DataReport, path_inside, read_text_lines
 from polydiff.errors import ConfigError, DataError
-from polydiff_video.data.clip_io import GIF_SUFFIXES, MP4_SUFFIXES, fit_clip, read_clip_timed, retime
+from polydiff_video.data.clip_io import (
+    GIF_SUFFIXES,
+    MP4_SUFFIXES,
+    fit_clip,
+    frames_needed,
+    read_clip_timed,
+    retime,
+)
 
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 
@@ -217,7 +225,8 @@ class FolderVideoDataset:
 
     def _load(self, name: str, stride: int) -> torch.Tensor:
         path = self.root / name
-        decoded, rate = read_clip_timed(path)
+        count, clip_fps = self.frames, self.clip_fps
+        decoded, rate = read_clip_timed(path, lambda rate: frames_needed(count, stride, clip_fps, rate))
         frames = fit_clip(
             retime(decoded, rate, self.clip_fps), self.frames, self.size, stride
         )  # [T, H, W, 3]
