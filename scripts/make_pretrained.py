@@ -131,7 +131,7 @@ Rebuild it from scratch (retrains, re-evaluates, rewrites this card):
 
 ## What its evaluator measured
 
-`{evaluate_command}` on the shipped files ({evaluator}, {num_samples} samples, seed {eval_seed}):
+`{evaluate_command}` on the shipped files ({evaluator}, {num_samples} samples, seed {eval_seed}{sampling}):
 
 | metric | value |
 |---|---|
@@ -275,6 +275,14 @@ def relabel(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [relabel(v, names) for v in value]
     return names.get(value, value) if isinstance(value, str) else value
+
+
+def sampling_of(metrics: dict[str, Any]) -> str:
+    """``", ddim 25 steps, guidance 3.0"``: how the evaluator sampled (top level or ``settings``)."""
+    where = {**metrics, **(metrics.get("settings") or {})}
+    sampler, steps, guidance = where.get("sampler"), where.get("steps"), where.get("guidance")
+    text = f", {sampler} {steps} steps" if sampler and steps else ""
+    return text + (f", guidance {guidance}" if guidance is not None else "")
 
 
 def first_prompt(metrics: dict[str, Any]) -> str:
@@ -422,7 +430,8 @@ def make(name: str, args: argparse.Namespace) -> None:
             "date": time.strftime("%Y-%m-%d"),
             "rebuild": name,
             "evaluator": config["evaluator"]["name"] if config.get("evaluator") else "-",
-            "num_samples": metrics.get("num_samples", "?"),
+            "num_samples": metrics.get("num_samples") or (metrics.get("all") or {}).get("clips", "?"),
+            "sampling": sampling_of(metrics),
             "metric_rows": metric_rows(metrics),
             "score_fp32": scores["float32"],
             "score_fp16": scores["float16"],
