@@ -9,7 +9,9 @@ A plugin registers pretrained checkpoints with the ``polydiff_pretrained`` hook
     README.md            the model card: a front matter of `key: value` lines, then prose
 
 The card's front matter records how the model was made (``command``, ``steps``,
-``train_wall_s``, ``machine``, ``dtype``, ``metric``, ``score``, ``target``, ...);
+``train_wall_s``, ``machine``, ``dtype``, ``metric``, ``score``, ``target``, ...; a model
+sampled with denoiser experts lists them in ``experts``, an expert names its model in
+``expert_of`` and its ``timesteps``, and both record the pair's score);
 :func:`check_card` checks it against ``config.json``, ``metrics.json`` and the weights, and
 ``scripts/make_pretrained.py`` (``make pretrained``) rebuilds directory and card from scratch.
 
@@ -179,6 +181,13 @@ def check_card(directory: str | Path) -> list[str]:
         problems.append(f"card steps {card.get('steps')} != config.json's train.steps {train.get('steps')}")
     if card.get("modality") != config.get("modality"):
         problems.append(f"card modality {card.get('modality')} != config.json's {config.get('modality')}")
+    if "timesteps" in card:  # a denoiser expert's: the range it was trained on
+        lo_hi = train.get("timestep_range")
+        trained = f"{lo_hi[0]}..{lo_hi[1] - 1}" if lo_hi else "every timestep"
+        if card["timesteps"] != trained:
+            problems.append(
+                f"card timesteps {card['timesteps']} != config.json's train.timestep_range ({trained})"
+            )
     floats = safetensors_dtypes(directory / MODEL) & {"F16", "BF16", "F32", "F64"}
     wanted = {"float16": {"F16"}, "bfloat16": {"BF16"}, "float32": {"F32"}}.get(card.get("dtype", ""))
     if wanted is None or floats != wanted:

@@ -29,10 +29,18 @@ def _registry() -> Registry:
 
 REGISTRY = _registry()
 NAMES = REGISTRY.names("pretrained")
+#: Models sampled on their own (with their experts); an expert is measured through its model.
+EXPERTS = {e for n in NAMES for e in REGISTRY.component("pretrained", n).experts}
+MAINS = [n for n in NAMES if n not in EXPERTS]
 
 
 def test_the_template_ships_one():
     assert "timeseries-sines" in NAMES
+
+
+def test_video_ships_a_model_with_its_high_noise_expert():
+    assert REGISTRY.component("pretrained", "video-motion").experts == ("video-motion-expert",)
+    assert "video-motion-expert" in NAMES
 
 
 def test_shipped_files_stay_small():
@@ -59,11 +67,36 @@ def test_its_card_matches_its_config_weights_and_metrics(name):
     assert float(card["score"]) >= float(card["target"])
     config = json.loads((directory / "config.json").read_text())
     assert card["command"].split()[:3] == ["polydiff", "train", config["modality"]]
+    # experts: the model's card lists its record's, an expert's card names the model it serves
+    experts = REGISTRY.component("pretrained", name).experts
+    assert card.get("experts", "") == ", ".join(experts)
+    served = [n for n in NAMES if name in REGISTRY.component("pretrained", n).experts]
+    assert card.get("expert_of") == (served[0] if served else None)
+    if served:  # the pair was measured together: the same metrics.json on both
+        model = REGISTRY.component("pretrained", served[0]).load()
+        assert (directory / "metrics.json").read_text() == (model / "metrics.json").read_text()
+        assert card["timesteps"] == "{}..{}".format(
+            config["train"]["timestep_range"][0], config["train"]["timestep_range"][1] - 1
+        )
+
+
+@pytest.mark.parametrize("name", [n for n in MAINS if REGISTRY.component("pretrained", n).experts])
+def test_its_experts_come_with_it_by_name(name):
+    pipe = DiffusionPipeline.from_pretrained(name, registry=REGISTRY, device="cpu")
+    record = REGISTRY.component("pretrained", name)
+    assert [e.pretrained.name for _, _, e in pipe.experts] == list(record.experts)
+    for lo, hi, expert in pipe.experts:
+        assert [lo, hi] == list(expert.config.train.timestep_range)
+        assert {p.dtype for p in expert.model.parameters()} == {torch.float32}
+    # what the card's score measured: the shipped files of the model and of each expert
+    metrics = json.loads((record.load() / "metrics.json").read_text())
+    assert [e["timesteps"] for e in metrics["experts"]] == [[lo, hi] for lo, hi, _ in pipe.experts]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", MAINS)
 def test_its_evaluator_reproduces_the_card(name, tmp_path):
+    # with its experts (from_pretrained attaches them), as `polydiff evaluate NAME` samples
     pipe = DiffusionPipeline.from_pretrained(name, registry=REGISTRY, device="cpu")
     card = read_card(pipe.checkpoint_path)
     evaluator = REGISTRY.build("evaluator", pipe.config.evaluator.name, **pipe.config.evaluator.options)

@@ -62,12 +62,14 @@ def apply_compile(pipe: Any, args: argparse.Namespace) -> None:
 
 
 def add_experts(pipe: Any, args: argparse.Namespace) -> None:
-    """Load each ``--expert`` run and hand it its timesteps in ``pipe`` (``with_expert``)."""
+    """Load each ``--expert`` run and hand it its timesteps in ``pipe`` (``with_expert``), then
+    print every expert that samples with ``pipe`` (a pretrained name brings its record's own)."""
     for path in getattr(args, "expert", []):
-        expert = type(pipe).from_pretrained(path, registry=pipe.registry, device=pipe.device)
-        pipe.with_expert(expert)
-        lo, hi = expert.config.train.timestep_range
-        print(f"expert {expert.checkpoint_path} denoises timesteps {lo}..{hi - 1}")
+        pipe.with_expert(type(pipe).from_pretrained(path, registry=pipe.registry, device=pipe.device))
+    for lo, hi, expert in pipe.experts:
+        record = getattr(expert, "pretrained", None)
+        name = record.name if record is not None else expert.checkpoint_path
+        print(f"expert {name} denoises timesteps {lo}..{hi - 1}")
 
 
 def sampling_options(args: argparse.Namespace) -> dict:

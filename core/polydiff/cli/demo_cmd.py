@@ -41,6 +41,8 @@ SAMPLING_KEYS = {
     "num_per_prompt",
     "seconds",
 }
+#: Sections of an evaluator's metrics.json that hold its settings, not scores.
+NOT_SCORES = {"settings", "checks"}
 #: Optimizer steps of the live run when a pretrained model shows the trained result (a
 #: modality's ``demo["live_steps"]`` overrides it; ``--steps`` overrides both).
 LIVE_STEPS = 150
@@ -176,7 +178,7 @@ def card_scores(directory: Path) -> tuple[dict[str, float | str], str]:
     except (OSError, json.JSONDecodeError):
         metrics = {}
     for key, value in metrics.items():
-        if key.startswith("per_") or key == card.get("metric") or key in SAMPLING_KEYS:
+        if key.startswith("per_") or key == card.get("metric") or key in SAMPLING_KEYS | NOT_SCORES:
             continue
         if isinstance(value, dict):
             scores.update(

@@ -7,7 +7,7 @@ imports torch through this module.
 from __future__ import annotations
 
 from polydiff import hookimpl
-from polydiff.records import Component, Modality
+from polydiff.records import Component, Modality, Pretrained
 from polydiff_video.presets import DEMO, PRESETS
 
 
@@ -90,4 +90,29 @@ def polydiff_evaluators() -> list[Component]:
             description="motion-direction and colour accuracy, area stability, temporal consistency "
             "(seen vs held-out prompts)",
         )
+    ]
+
+
+@hookimpl
+def polydiff_pretrained() -> list[Pretrained]:
+    # Package data (pyproject.toml: [tool.setuptools.package-data]); each card
+    # (pretrained/NAME/README.md) says how the model was trained and what it scores.
+    # `python scripts/make_pretrained.py video-motion` retrains the pair and rewrites both cards.
+    return [
+        Pretrained(
+            "video-motion",
+            package="polydiff_video",
+            path="pretrained/video-motion",
+            modality="video",
+            experts=("video-motion-expert",),
+            description="8x16x16 clips of moving shapes, held-out combinations included, sampled "
+            'with its high-noise expert; `polydiff sample video-motion --prompt "a red square moving left"`',
+        ),
+        Pretrained(
+            "video-motion-expert",
+            package="polydiff_video",
+            path="pretrained/video-motion-expert",
+            modality="video",
+            description="video-motion's denoiser expert for timesteps 800..999 (used through video-motion)",
+        ),
     ]

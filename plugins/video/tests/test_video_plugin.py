@@ -47,7 +47,9 @@ def test_modality_and_components_are_registered_and_load(registry):
                 assert callable(component.load())
 
 
-@pytest.mark.parametrize("preset", ["quick", "full", "quick-expert", "full-expert"])
+@pytest.mark.parametrize(
+    "preset", ["quick", "full", "quick-expert", "full-expert", "pretrained", "pretrained-expert"]
+)
 def test_presets_build_factorised_video_run_configs(registry, preset):
     config = RunConfig.for_modality("video", preset=preset, registry=registry)
     assert config.unet.dims == 3 and config.unet.spacetime is not None
@@ -60,10 +62,26 @@ def test_presets_build_factorised_video_run_configs(registry, preset):
 def test_a_misspelt_preset_names_the_closest(registry):
     with pytest.raises(
         ConfigError,
-        match=r"no preset 'quick-expret'; known presets: full, full-expert, quick, "
-        r"quick-expert\. Did you mean 'quick-expert'\?",
+        match=r"no preset 'quick-expret'; known presets: full, full-expert, pretrained, "
+        r"pretrained-expert, quick, quick-expert\. Did you mean 'quick-expert'\?",
     ):
         RunConfig.for_modality("video", preset="quick-expret", registry=registry)
+
+
+def test_the_shipped_pair_s_presets_are_quick_with_the_motion_flags_and_an_expert(registry):
+    main = RunConfig.for_modality("video", preset="pretrained", registry=registry)
+    quick = RunConfig.for_modality("video", preset="quick", registry=registry)
+    expert = RunConfig.for_modality("video", preset="pretrained-expert", registry=registry)
+    assert main.unet.model_channels == quick.unet.model_channels and main.data_shape == quick.data_shape
+    assert main.unet.coord_channels and main.unet.pooled_context
+    assert main.unet.spacetime.frame_embedding and not main.unet.spacetime.frame_norm
+    assert not main.unet.spacetime.frame_modulation and main.diffusion.min_snr_gamma is None
+    assert main.train.timestep_range is None and main.train.ema_decay == 0.999
+    # the expert serves the main model: same process, t >= 800 only
+    assert expert.train.timestep_range == (800, 1000) and expert.train.steps == 500
+    assert expert.diffusion.schedule == main.diffusion.schedule
+    assert expert.diffusion.prediction == main.diffusion.prediction
+    assert expert.dataset.options == main.dataset.options
 
 
 def _pipeline(registry: Registry, preset: str) -> DiffusionPipeline:
