@@ -113,3 +113,16 @@ def test_its_evaluator_reproduces_the_card(name, tmp_path):
     score = float(metric_value(metrics, card["metric"]))
     assert abs(score - float(card["score"])) <= SCORE_NOISE, (score, card["score"])
     assert score >= float(card["target"])
+
+
+def test_naming_a_pretrained_expert_again_attaches_it_once(capsys):
+    """`polydiff sample video-motion --expert video-motion-expert`: the expert its record brings
+    is not attached twice (which would overlap its own timesteps)."""
+    import argparse
+
+    from polydiff.cli.common import add_experts
+
+    pipe = DiffusionPipeline.from_pretrained("video-motion", registry=REGISTRY, device="cpu")
+    add_experts(pipe, argparse.Namespace(expert=["video-motion-expert"]))
+    assert [e.pretrained.name for _, _, e in pipe.experts] == ["video-motion-expert"]
+    assert "already attached" in capsys.readouterr().out

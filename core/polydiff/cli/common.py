@@ -65,11 +65,21 @@ def add_experts(pipe: Any, args: argparse.Namespace) -> None:
     """Load each ``--expert`` run and hand it its timesteps in ``pipe`` (``with_expert``), then
     print every expert that samples with ``pipe`` (a pretrained name brings its record's own)."""
     for path in getattr(args, "expert", []):
-        pipe.with_expert(type(pipe).from_pretrained(path, registry=pipe.registry, device=pipe.device))
+        expert = type(pipe).from_pretrained(path, registry=pipe.registry, device=pipe.device)
+        if any(_same_model(expert, attached) for _, _, attached in pipe.experts):
+            print(f"expert {path} is already attached (the pretrained model brings it); given once")
+            continue
+        pipe.with_expert(expert)
     for lo, hi, expert in pipe.experts:
         record = getattr(expert, "pretrained", None)
         name = record.name if record is not None else expert.checkpoint_path
         print(f"expert {name} denoises timesteps {lo}..{hi - 1}")
+
+
+def _same_model(a: Any, b: Any) -> bool:
+    """Whether two pipelines were loaded from the same checkpoint files."""
+    pa, pb = getattr(a, "checkpoint_path", None), getattr(b, "checkpoint_path", None)
+    return pa is not None and pb is not None and Path(pa).resolve() == Path(pb).resolve()
 
 
 def sampling_options(args: argparse.Namespace) -> dict:
