@@ -289,6 +289,7 @@ def test_gpu_speed_smoke_runs_the_cpu_path_and_counts_flops(tmp_path: Path, caps
     table = capsys.readouterr().out
     assert "| eager |" in table and "GFLOP" in table and "| n/a |" in table  # no peak known for a CPU
 
+
 def test_context_cache_bench_measures_both_variants_and_renders_them(tmp_path):
     import context_cache
 
