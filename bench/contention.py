@@ -7,7 +7,10 @@ preset on `shapes` in-process (:mod:`step_timer`) and reports steady steps/s. Lo
 * ``none``: nothing started by the benchmark;
 * ``py``: one ``python -c 'while True: pass'`` at nice 0;
 * ``py-nice19x2``: two of them at nice 19 (the case seen on the shared machine);
-* ``torch2``: a 2-thread torch matmul loop at nice 0 (another training, in effect).
+* ``torch2``: a 2-thread torch matmul loop at nice 0 (another training, in effect);
+* ``py-late``: the ``py`` load, started ``LATE_S`` seconds after the worker (in its timed
+  window): the thread count chosen at start-up no longer fits, only ``auto``'s
+  :class:`~polydiff.threads.ThreadGovernor` adapts.
 
 Settings are ``THREADS[+ENV=VALUE...]``: THREADS is a ``--threads`` value (``torch`` = torch's
 own default, untouched; ``auto``; a number), each ``+ENV=VALUE`` an environment variable, e.g.
@@ -24,11 +27,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+#: Seconds after a worker starts at which a ``-late`` load starts (the worker needs ~3 s to start).
+LATE_S = 5.0
 
 LOADS = {
     "none": [],
@@ -73,8 +80,9 @@ def worker(spec: str, seconds: float, out: Path) -> None:
     from step_timer import as_dict, close, time_steps, trainer_for
 
     trainer = trainer_for("image", out, dataset="shapes", train={"num_workers": 0})
+    gov = T.governor(period_s=1.0)  # the trainer ticks it every step, as here
     try:
-        timing = time_steps(trainer, warmup=2, seconds=seconds)
+        timing = time_steps(trainer, warmup=2, seconds=seconds, step_hook=gov and (lambda _: gov.tick()))
     finally:
         close(trainer)
     print(
@@ -85,6 +93,7 @@ def worker(spec: str, seconds: float, out: Path) -> None:
                 "applied": applied,
                 "torch_threads": torch.get_num_threads(),
                 "interop_threads": torch.get_num_interop_threads(),
+                "governor_changes": gov.changes if gov else None,
             }
         )
     )
@@ -129,14 +138,22 @@ def run_one(spec: str, seconds: float) -> dict:
 def measure(loads: list[str], settings: list[str], seconds: float, rounds: int) -> list[dict]:
     rows = []
     for load in loads:
-        procs = start_load(load)
+        late, base = load.endswith("-late"), load.removesuffix("-late")
+        procs = [] if late else start_load(load)
         try:
             time.sleep(1.0)
             for r in range(rounds):
                 order = settings[r % len(settings) :] + settings[: r % len(settings)]
                 for spec in order:
                     before = os.getloadavg()
+                    timer = threading.Timer(LATE_S, lambda p=procs, name=base: p.extend(start_load(name)))
+                    if late:
+                        timer.start()
                     row = run_one(spec, seconds)
+                    if late:
+                        timer.cancel()
+                        stop_load(procs)
+                        procs.clear()
                     row.update(load=load, round=r, load_before=before, load_after=os.getloadavg())
                     print(json.dumps(row), flush=True)
                     rows.append(row)
@@ -176,7 +193,12 @@ def render(data: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS))
-    p.add_argument("--loads", nargs="+", default=list(LOADS), choices=list(LOADS))
+    p.add_argument(
+        "--loads",
+        nargs="+",
+        default=list(LOADS),
+        choices=[*LOADS, *(f"{name}-late" for name in LOADS if name != "none")],
+    )
     p.add_argument("--seconds", type=float, default=8.0, help="timed seconds per worker")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS)

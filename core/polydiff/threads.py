@@ -7,11 +7,16 @@ steps/s with one thread ran at 0.14 steps/s with torch's two spinning threads
 region must finish before the next starts, so one thread that waits for a core stalls the
 others, which burn that core's time spinning. ``auto`` (the default) therefore
 
-* makes idle OpenMP threads sleep at once (``OMP_WAIT_POLICY=PASSIVE``; set before torch is
-  imported, unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set already), and
+* lets idle OpenMP threads spin only briefly before they sleep (``GOMP_SPINCOUNT=10000``, set
+  before torch is imported unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set already):
+  as fast as PyTorch's default on a quiet machine, where sleeping at once
+  (``OMP_WAIT_POLICY=PASSIVE``) halved the speed of small models;
 * uses one thread per CPU that other processes leave free (their CPU use over a fifth of a
   second, from ``/proc/stat``), at least one; under ``torchrun`` each of the node's
-  ``LOCAL_WORLD_SIZE`` processes takes its share.
+  ``LOCAL_WORLD_SIZE`` processes takes its share; and
+* keeps doing so while it runs: :class:`ThreadGovernor` (the trainer ticks it every step)
+  looks again every few seconds and lowers or restores the number of threads as other
+  processes come and go, because two threads beside one busy process ran 6x slower than one.
 
 An explicit ``OMP_NUM_THREADS`` is honoured as the number of threads when neither ``--threads``
 nor ``POLYDIFF_THREADS`` is given. ``torch`` leaves everything as PyTorch sets it.
@@ -29,7 +34,10 @@ from polydiff.errors import ConfigError
 ENV = "POLYDIFF_THREADS"
 #: Seconds over which :func:`busy_cpus` watches the other processes.
 SAMPLE_S = 0.2
+#: Spins of an idle OpenMP thread before it sleeps (libgomp's default is 300,000).
+SPINCOUNT = "10000"
 _decided: dict[str, int] = {}
+_governed: dict[str, bool] = {"on": False}
 
 
 def usable_cpus() -> int:
@@ -86,14 +94,18 @@ def busy_cpus(sample_s: float = SAMPLE_S) -> float:
     return share * (os.cpu_count() or 1)
 
 
+def _processes() -> int:
+    """The node's processes under torchrun (``LOCAL_WORLD_SIZE``), else 1."""
+    text = os.environ.get("LOCAL_WORLD_SIZE", "1")
+    return int(text) if text.isdigit() and int(text) > 0 else 1
+
+
 def auto_threads(cpus: int | None = None, busy: float | None = None, processes: int | None = None) -> int:
     """One thread per usable CPU that the other processes leave free, shared by the node's
     ``processes`` (default ``LOCAL_WORLD_SIZE``, 1 outside torchrun); at least one."""
     cpus = usable_cpus() if cpus is None else cpus
     busy = busy_cpus() if busy is None else busy
-    if processes is None:
-        text = os.environ.get("LOCAL_WORLD_SIZE", "1")
-        processes = int(text) if text.isdigit() and int(text) > 0 else 1
+    processes = _processes() if processes is None else processes
     return max(1, min(cpus, cpus - round(busy)) // processes)
 
 
@@ -113,16 +125,67 @@ def configure(value: str | int | None = None) -> dict[str, object]:
     if setting == "torch":
         return applied
     if "torch" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        applied["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
+        applied["GOMP_SPINCOUNT"] = SPINCOUNT
     if setting == "auto":
         if "auto" not in _decided:  # once per process (in-process callers such as tests call it often)
             _decided["auto"] = auto_threads()
         n = _decided["auto"]
+        _governed["on"] = _processes() == 1
     else:
         n = int(setting)
+        _governed["on"] = False
     import torch
 
     torch.set_num_threads(n)
     applied["threads"] = n
     return applied
+
+
+class ThreadGovernor:
+    """Keeps ``auto``'s choice current while a long loop runs: every ``period_s`` seconds it
+    measures how many CPUs other processes use (the machine's busy time from ``/proc/stat``
+    minus this process's own CPU time) and sets one thread per CPU they leave free.
+
+    Call :meth:`tick` once per step; it costs a clock reading except once a period.
+    """
+
+    def __init__(self, period_s: float = 5.0, cpus: int | None = None) -> None:
+        self.period_s = period_s
+        self.cpus = usable_cpus() if cpus is None else cpus
+        self.changes: list[tuple[float, int]] = []  # (others' busy CPUs, threads set)
+        self._mark = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, float, tuple[int, int] | None]:
+        return time.monotonic(), time.process_time(), _cpu_times()
+
+    def others_busy(self, before: tuple, after: tuple) -> float | None:
+        """CPUs other processes kept busy between two readings (None without /proc/stat)."""
+        (w0, own0, m0), (w1, own1, m1) = before, after
+        if m0 is None or m1 is None or m1[1] <= m0[1] or w1 <= w0:
+            return None
+        machine = (m1[0] - m0[0]) / (m1[1] - m0[1]) * (os.cpu_count() or 1)
+        return max(0.0, machine - (own1 - own0) / (w1 - w0))
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._mark[0] < self.period_s:
+            return
+        reading = self._read()
+        others = self.others_busy(self._mark, reading)
+        self._mark = reading
+        if others is None:
+            return
+        import torch
+
+        want = max(1, min(self.cpus, self.cpus - round(others)))
+        if want != torch.get_num_threads():
+            torch.set_num_threads(want)
+            self.changes.append((round(others, 2), want))
+
+
+def governor(period_s: float = 5.0) -> ThreadGovernor | None:
+    """A :class:`ThreadGovernor` when this process's threads were set by ``auto`` (the CLI's
+    default) outside torchrun, else None: an explicit number or ``torch`` is left alone."""
+    return ThreadGovernor(period_s) if _governed["on"] else None

@@ -277,8 +277,8 @@ def test_inductor_compiles_the_toy_network_on_the_cpu(toy_registry, tmp_path):
     assert not any("_orig_mod" in n for n in load_checkpoint(tmp_path / "compiled").model)
 
 
-def test_the_cli_makes_idle_threads_sleep_before_torch_is_imported(tmp_path):
-    """OMP_WAIT_POLICY acts only if set before torch loads OpenMP: the CLI sets it first."""
+def test_the_cli_shortens_the_spin_of_idle_threads_before_torch_is_imported(tmp_path):
+    """GOMP_SPINCOUNT acts only if set before torch loads OpenMP: the CLI sets it first."""
     import subprocess
     import sys
 
@@ -288,11 +288,11 @@ def test_the_cli_makes_idle_threads_sleep_before_torch_is_imported(tmp_path):
         "assert 'torch' not in sys.modules\n"
         f"code = main(['sample', {str(tmp_path / 'missing')!r}, '--threads', '1'])\n"
         "import torch\n"
-        "print(code, os.environ.get('OMP_WAIT_POLICY'), torch.get_num_threads())\n"
+        "print(code, os.environ.get('GOMP_SPINCOUNT'), torch.get_num_threads())\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.stdout.split() == ["2", "PASSIVE", "1"], proc.stderr
+    assert proc.stdout.split() == ["2", "10000", "1"], proc.stderr
 
 
 def test_the_trainer_pins_batches_only_for_a_gpu(toy_registry, tmp_path):
@@ -304,3 +304,50 @@ def test_the_trainer_pins_batches_only_for_a_gpu(toy_registry, tmp_path):
     trainer = Trainer(config, tmp_path, registry=toy_registry, progress=False)
     trainer._setup()
     assert not trainer.loader.pin_memory  # on the CPU there is nothing to copy to
+
+
+def test_the_thread_governor_counts_only_other_processes_and_follows_them(monkeypatch):
+    """Others' busy CPUs = the machine's busy CPUs minus this process's own; the number of
+    threads follows the CPUs they leave free and comes back when they go."""
+    import torch
+
+    from polydiff import threads as T
+
+    g = T.ThreadGovernor(period_s=1.0, cpus=2)
+    monkeypatch.setattr(T.os, "cpu_count", lambda: 2)
+    # 10 s: the machine was busy 150% of 2 CPUs' jiffies share = 1.5 CPUs; this process used 0.5
+    before, after = (0.0, 0.0, (0, 1000)), (10.0, 5.0, (750, 2000))
+    assert g.others_busy(before, after) == pytest.approx(1.0)
+    assert g.others_busy(before, (10.0, 5.0, None)) is None
+
+    old = torch.get_num_threads()
+    readings = iter([(100.0, 0.0, (0, 1000)), (102.0, 2.0, (1000, 2000)), (104.0, 4.0, (1500, 3000))])
+    monkeypatch.setattr(T.ThreadGovernor, "_read", staticmethod(lambda: next(readings)))
+    try:
+        torch.set_num_threads(2)
+        g = T.ThreadGovernor(period_s=1.0, cpus=2)
+        g.tick()  # machine fully busy (2 CPUs), this process 1: another process holds one CPU
+        assert torch.get_num_threads() == 1
+        g.tick()  # machine 1 CPU busy, all of it ours: the other process has gone
+        assert torch.get_num_threads() == 2
+        assert g.changes == [(1.0, 1), (0.0, 2)]
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_only_auto_is_governed(monkeypatch):
+    from polydiff import threads as T
+
+    monkeypatch.setattr(T, "_decided", {"auto": 1})
+    monkeypatch.setattr(T, "_governed", {"on": False})
+    old = __import__("torch").get_num_threads()
+    try:
+        T.configure("2")
+        assert T.governor() is None
+        T.configure("auto")
+        assert isinstance(T.governor(), T.ThreadGovernor)
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # torchrun: each rank keeps its share
+        T.configure("auto")
+        assert T.governor() is None
+    finally:
+        __import__("torch").set_num_threads(old)

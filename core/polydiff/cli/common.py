@@ -50,7 +50,8 @@ def add_threads_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
         help="CPU threads: auto (default: one per CPU that other processes leave free, at least one; "
-        "idle threads sleep instead of spinning), a number, or torch (PyTorch's own settings); "
+        "followed during training as other processes come and go; idle threads spin briefly), a number, "
+        "or torch (PyTorch's own settings); "
         "also POLYDIFF_THREADS; without either, an OMP_NUM_THREADS set in the environment is the number",
     )
 

@@ -27,6 +27,7 @@ from polydiff.devices import resolve_device
 from polydiff.errors import CheckpointError, ConfigError, PolydiffError, TrainingDiverged
 from polydiff.plugins import Registry
 from polydiff.run_config import RunConfig
+from polydiff.threads import governor
 from polydiff.training import distributed as D
 from polydiff.training.batching import StepBatchSampler, resolve_workers, step_loader
 from polydiff.training.checkpoint import (
@@ -496,6 +497,7 @@ class Trainer:
             file=sys.stderr,
         )
         batches: Iterator[dict[str, Any]] = iter(self.loader)
+        threads = governor()  # --threads auto: fewer threads while other processes share the CPUs
         self.model.train()
         t0 = time.perf_counter()
         first_s: float | None = None
@@ -513,6 +515,8 @@ class Trainer:
                 else:
                     metrics = self._train_step(step, batch)
                 step += 1
+                if threads is not None:
+                    threads.tick()
                 bar.update(1)
                 if step % cfg.train.log_every == 0 or step == cfg.train.steps:
                     record = {"step": step, **metrics, "time": round(time.perf_counter() - t0, 3)}
