@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from polydiff.errors import ConfigError
 from polydiff.nn.embeddings import timestep_embedding
 from polydiff.nn.layers import group_norm, zero_module
+from polydiff.nn.linear import Linear
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,9 @@ class Attention(nn.Module):
         super().__init__()
         self.heads = max(1, dim // head_dim)
         inner = self.heads * head_dim
-        self.to_q = nn.Linear(dim, inner, bias=False)
-        self.to_kv = nn.Linear(context_dim or dim, 2 * inner, bias=False)
-        self.to_out = nn.Linear(inner, dim)
+        self.to_q = Linear(dim, inner, bias=False)
+        self.to_kv = Linear(context_dim or dim, 2 * inner, bias=False)
+        self.to_out = Linear(inner, dim)
 
     def keys_values(self, context: Tensor) -> tuple[Tensor, Tensor]:
         """``context: [B, L, D] -> (k, v)``, each ``[B, heads, L, head_dim]``."""
@@ -156,7 +157,7 @@ class FeedForward(nn.Sequential):
     """``[..., C] -> [..., C]``: Linear, GELU, Linear with a 4x wider hidden layer."""
 
     def __init__(self, dim: int, mult: int = 4) -> None:
-        super().__init__(nn.Linear(dim, mult * dim), nn.GELU(), nn.Linear(mult * dim, dim))
+        super().__init__(Linear(dim, mult * dim), nn.GELU(), Linear(mult * dim, dim))
 
 
 class AttentionBlock(nn.Module):
@@ -202,10 +203,10 @@ class AttentionBlock(nn.Module):
         super().__init__()
         self.factorized = dims == 3 and factorized
         self.frame_embed = (
-            zero_module(nn.Linear(channels, channels)) if self.factorized and frame_embedding else None
+            zero_module(Linear(channels, channels)) if self.factorized and frame_embedding else None
         )
         self.norm = group_norm(channels, norm_groups, per_frame=self.factorized and frame_norm)
-        self.proj_in = nn.Linear(channels, channels)
+        self.proj_in = Linear(channels, channels)
         self.norm_self = nn.LayerNorm(channels)
         self.self_attn = Attention(channels, head_dim=head_dim)
         if self.factorized:
@@ -219,7 +220,7 @@ class AttentionBlock(nn.Module):
             self.cross_attn = Attention(channels, context_dim, head_dim=head_dim)
         self.norm_ff = nn.LayerNorm(channels)
         self.ff = FeedForward(channels)
-        self.proj_out = zero_module(nn.Linear(channels, channels))
+        self.proj_out = zero_module(Linear(channels, channels))
 
     def forward(
         self, x: Tensor, context: Tensor | ContextCache | None = None, context_mask: Tensor | None = None

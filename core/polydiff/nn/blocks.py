@@ -142,4 +142,6 @@ def upsample_nearest(x: Tensor, scale: int | tuple[int, ...]) -> Tensor:
     repeated), the same gradient.
     """
     factors = (scale,) * (x.ndim - 2) if isinstance(scale, int) else tuple(scale)
+    if x.ndim == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return F.interpolate(x, scale_factor=factors, mode="nearest")  # its NHWC kernel is the fast one
     return _NearestUpsample.apply(x, factors)

@@ -25,6 +25,7 @@ from polydiff.errors import ConfigError
 from polydiff.nn.attention import Attention, ContextCache, prepare_context
 from polydiff.nn.dit_config import DiTConfig
 from polydiff.nn.embeddings import TimestepEmbedding, timestep_embedding
+from polydiff.nn.linear import Linear
 from polydiff.nn.unet import pooled
 
 _AXES = ("a", "b", "c")  # einops names of the patch-grid axes
@@ -81,8 +82,8 @@ class DiTBlock(nn.Module):
             nn.init.zeros_(self.cross_attn.to_out.bias)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
-        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+        self.mlp = nn.Sequential(Linear(dim, hidden), nn.GELU(approximate="tanh"), Linear(hidden, dim))
+        self.ada = nn.Sequential(nn.SiLU(), Linear(dim, 6 * dim))
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
 
@@ -111,12 +112,12 @@ class DiT(nn.Module):
         d = c.hidden_size
         patch_volume = math.prod(self.patches)
         self.to_tokens, self.to_spatial = _patch_patterns(c.dims)
-        self.patch_embed = nn.Linear((c.in_channels + c.cond_channels) * patch_volume, d)
+        self.patch_embed = Linear((c.in_channels + c.cond_channels) * patch_volume, d)
         self.time_embed = TimestepEmbedding(d, d)
         self.context_embed = None
         if c.pooled_context and c.context_dim is not None:
             self.context_embed = nn.Sequential(
-                nn.LayerNorm(c.context_dim), nn.Linear(c.context_dim, d), nn.SiLU(), nn.Linear(d, d)
+                nn.LayerNorm(c.context_dim), Linear(c.context_dim, d), nn.SiLU(), Linear(d, d)
             )
             nn.init.zeros_(self.context_embed[-1].weight)
             nn.init.zeros_(self.context_embed[-1].bias)
@@ -124,8 +125,8 @@ class DiT(nn.Module):
             DiTBlock(d, c.head_dim, c.mlp_ratio, c.context_dim) for _ in range(c.depth)
         )
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
-        self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
-        self.proj_out = nn.Linear(d, self.out_channels * patch_volume)
+        self.ada_out = nn.Sequential(nn.SiLU(), Linear(d, 2 * d))
+        self.proj_out = Linear(d, self.out_channels * patch_volume)
         for layer in (self.ada_out[1], self.proj_out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
