@@ -301,3 +301,31 @@ def test_context_cache_bench_measures_both_variants_and_renders_them(tmp_path):
     text = context_cache.render(data)
     assert f"{result['speedup']:.2f}x" in text and "`python bench/context_cache.py --rounds 1`" in text
     assert "process CPU time" in text
+
+
+def test_cpu_speedups_bench_measures_every_variant_and_renders_them(monkeypatch):
+    import cpu_speedups
+    from peer_models import Setting
+
+    import polydiff.nn.linear as linear_mod
+
+    original = linear_mod.cpu_matmul_route
+    routes: list[str] = []
+
+    def set_route(route: str) -> None:
+        routes.append(route)
+        monkeypatch.setattr(linear_mod, "cpu_matmul_route", cpu_speedups.on_route(route))
+
+    layers = cpu_speedups.measure_layers(1, "cpu", repeats=1, layers=((1024, 8, 16),))
+    assert layers[0]["forward"]["blas"] > 0 and layers[0]["forward_backward"]["onednn"] > 0
+    tiny = Setting("tiny", size=8, batch=2, model_channels=8, channel_mult=(1, 2), head_dim=8, norm_groups=4)
+    unet = cpu_speedups.measure_unet(tiny, 1, "cpu", set_route)
+    assert set(unet["train_s"]) == set(unet["sample_s"]) == set(cpu_speedups.VARIANTS)
+    assert set(routes) == {"blas", "onednn"}
+    monkeypatch.setattr(linear_mod, "cpu_matmul_route", original)
+    data = {"machine": "m", "threads": 1, "clock": "cpu", "rounds": 1, "command": "--rounds 1"}
+    text = cpu_speedups.render(data | {"layers": layers, "unets": [unet]})
+    assert "[1024, 8] -> 16" in text and "`tiny` (" in text
+    assert "`python bench/cpu_speedups.py --rounds 1`" in text
+    gain = unet["sample_s"]["neither"] / unet["sample_s"]["both"]
+    assert f"({gain:.2f}x)" in text

@@ -6,7 +6,7 @@ machine, where oneDNN's convolutions reach 150-180). A linear layer over many to
 same product as a 1x1 convolution: rows ``[M, C]`` viewed without a copy as a channels-last
 image ``[M / k, C, 1, k]``. oneDNN runs that 1.4-2.3x faster forward + backward and 2-2.5x
 faster forward alone, with the same parameters and results equal to float32 rounding
-(docs/research/speed.md, ``python bench/cpu_linear.py``).
+(docs/research/speed.md, ``python bench/cpu_speedups.py``).
 
 Which route runs is decided once per process by ``POLYDIFF_CPU_MATMUL``:
 

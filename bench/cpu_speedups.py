@@ -1,18 +1,20 @@
-"""Linear layers on the CPU: MKL's sgemm (``F.linear``) against oneDNN's 1x1 convolution.
+"""polydiff's two CPU speed-ups measured: linear layers on oneDNN, and channels-last activations.
 
 :class:`polydiff.nn.linear.Linear` runs large float32 CPU products as a 1x1 convolution on
-x86 CPUs not made by Intel (``POLYDIFF_CPU_MATMUL``). This measures, in one process and
+x86 CPUs not made by Intel (``POLYDIFF_CPU_MATMUL``), and a 2-D ``UNet`` runs its activations
+channels-last on the CPU (``UNet.channels_last_on_cpu``). This measures, in one process and
 alternately (AB, BA, ...):
 
 * *layers*: the products of the benchmark UNets' transformer blocks (tokens x in -> out),
-  forward alone and forward + backward, as GFLOP/s of each route;
+  forward alone and forward + backward, as GFLOP/s of MKL's sgemm (``F.linear``) and oneDNN;
 * *UNets*: polydiff's UNet of ``bench/peer_models.py``'s CPU settings, a training step (forward,
-  MSE, backward, AdamW) and a sampling forward, with every ``Linear`` on one route or the other.
+  MSE, backward, AdamW) and a sampling forward, in three variants: neither speed-up (MKL, NCHW),
+  oneDNN linear layers (NCHW), and both (the default).
 
 Usage::
 
-    python bench/cpu_linear.py --threads 1 --clock cpu            # writes bench/results/cpu_linear.json
-    python bench/cpu_linear.py --from-json --write-docs           # the section in docs/research/speed.md
+    python bench/cpu_speedups.py --threads 1 --clock cpu           # writes bench/results/cpu_speedups.json
+    python bench/cpu_speedups.py --from-json --write-docs          # the section in docs/research/speed.md
 """
 
 from __future__ import annotations
@@ -40,13 +42,19 @@ from common import (  # noqa: E402
     replace_section,
     time_call,
 )
-from peer_models import DEFAULT_SETTINGS, SETTINGS, build_polydiff  # noqa: E402
+from peer_models import DEFAULT_SETTINGS, SETTINGS, Setting, build_polydiff  # noqa: E402
 
 import polydiff.nn.linear as linear_mod  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "cpu_linear.json"
-SECTION = "## Linear layers on oneDNN (CPU)"
+RESULTS = ROOT / "bench" / "results" / "cpu_speedups.json"
+SECTION = "## Linear layers on oneDNN and channels-last activations (CPU)"
 ROUTES = ("blas", "onednn")
+#: UNet variants: (route of the linear layers, channels-last activations).
+VARIANTS: dict[str, tuple[str, bool]] = {
+    "neither": ("blas", False),
+    "onednn": ("onednn", False),
+    "both": ("onednn", True),
+}
 CLOCK_WORDS = {"wall": "wall time", "cpu": "process CPU time"}
 #: (rows, in, out): the feed-forward and attention products of the 32x32 UNet's 16x16 level at
 #: batch 32 (8192 tokens of 96 channels), of its 8x8 level, and of the 16x16 UNet's 8x8 level.
@@ -81,9 +89,11 @@ def product(route: str, rows: int, cin: int, cout: int, backward: bool) -> Calla
     return lambda: fn().backward(grad)
 
 
-def measure_layers(rounds: int, clock: str, repeats: int = 5) -> list[dict[str, Any]]:
+def measure_layers(
+    rounds: int, clock: str, repeats: int = 5, layers: tuple[tuple[int, int, int], ...] = LAYERS
+) -> list[dict[str, Any]]:
     out = []
-    for rows, cin, cout in LAYERS:
+    for rows, cin, cout in layers:
         entry: dict[str, Any] = {"rows": rows, "in": cin, "out": cout}
         for backward in (False, True):
             fns = {r: product(r, rows, cin, cout, backward) for r in ROUTES}
@@ -104,9 +114,11 @@ def measure_layers(rounds: int, clock: str, repeats: int = 5) -> list[dict[str, 
     return out
 
 
-def measure_unet(name: str, rounds: int, clock: str, set_route: Callable[[str], None]) -> dict[str, Any]:
-    """Training step and sampling forward of ``name``'s polydiff UNet on each route, alternately."""
-    setting = SETTINGS[name]
+def measure_unet(
+    setting: Setting, rounds: int, clock: str, set_route: Callable[[str], None]
+) -> dict[str, Any]:
+    """Training step and sampling forward of ``setting``'s polydiff UNet in each of :data:`VARIANTS`."""
+    name = setting.name
     torch.manual_seed(0)
     model = build_polydiff(setting).model
     gen = torch.Generator().manual_seed(0)
@@ -116,8 +128,13 @@ def measure_unet(name: str, rounds: int, clock: str, set_route: Callable[[str], 
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     now = CLOCKS[clock]
 
-    def train_step(route: str) -> float:
+    def use(variant: str) -> None:
+        route, channels_last = VARIANTS[variant]
         set_route(route)
+        model.channels_last_on_cpu = channels_last
+
+    def train_step(variant: str) -> float:
+        use(variant)
         model.train()
         start = now()
         F.mse_loss(model(x, t), noise).backward()
@@ -125,23 +142,23 @@ def measure_unet(name: str, rounds: int, clock: str, set_route: Callable[[str], 
         optimizer.zero_grad(set_to_none=True)
         return now() - start
 
-    def forward(route: str) -> float:
-        set_route(route)
+    def forward(variant: str) -> float:
+        use(variant)
         model.eval()
         with torch.no_grad():
             start = now()
             model(x, t)
             return now() - start
 
-    for route in ROUTES:  # warm-up
-        train_step(route), train_step(route), forward(route)
+    for variant in VARIANTS:  # warm-up
+        train_step(variant), train_step(variant), forward(variant)
     entry: dict[str, Any] = {"setting": name, "parameters": sum(p.numel() for p in model.parameters())}
     for key, fn in (("train_s", train_step), ("sample_s", forward)):
-        times = alternate({r: (lambda r=r, fn=fn: median([fn(r) for _ in range(3)])) for r in ROUTES}, rounds)
-        entry[key] = {r: median(v) for r, v in times.items()}
+        timers = {v: (lambda v=v, fn=fn: median([fn(v) for _ in range(3)])) for v in VARIANTS}
+        entry[key] = {v: median(times) for v, times in alternate(timers, rounds).items()}
     print(
-        f"{name}: training step {entry['train_s']['blas']:.3f} -> {entry['train_s']['onednn']:.3f} s, "
-        f"sampling forward {entry['sample_s']['blas']:.3f} -> {entry['sample_s']['onednn']:.3f} s",
+        f"{name}: training step " + " -> ".join(f"{entry['train_s'][v]:.3f}" for v in VARIANTS) + " s, "
+        "sampling forward " + " -> ".join(f"{entry['sample_s'][v]:.3f}" for v in VARIANTS) + " s",
         flush=True,
     )
     return entry
@@ -158,29 +175,46 @@ def render(data: dict[str, Any]) -> str:
         ]
         for e in data["layers"]
     ]
-    unet_rows = [
-        [
-            f"`{e['setting']}` ({e['parameters']:,} parameters)",
-            f"{e['train_s']['blas']:.3f} / {e['train_s']['onednn']:.3f}",
-            f"{e['train_s']['blas'] / e['train_s']['onednn']:.2f}x",
-            f"{e['sample_s']['blas']:.3f} / {e['sample_s']['onednn']:.3f}",
-            f"{e['sample_s']['blas'] / e['sample_s']['onednn']:.2f}x",
+
+    def cells(seconds: dict[str, float]) -> list[str]:
+        base = seconds["neither"]
+        return [
+            f"{seconds[v]:.3f}" + ("" if v == "neither" else f" ({base / seconds[v]:.2f}x)") for v in VARIANTS
         ]
+
+    unet_rows = [
+        [f"`{e['setting']}` ({e['parameters']:,} parameters)", *cells(e["train_s"]), *cells(e["sample_s"])]
         for e in data["unets"]
     ]
     return (
         "`polydiff.nn.linear.Linear` (every linear layer of the attention blocks and the DiT) runs a "
         "float32 CPU product of at least 1024 rows as a 1x1 convolution over the rows viewed as a "
         "channels-last image: oneDNN instead of MKL's sgemm, which on x86 CPUs not made by Intel "
-        "takes a slower path. Same parameters; results equal to float32 rounding "
-        "(`tests/core/test_cpu_linear.py`). `POLYDIFF_CPU_MATMUL=blas` turns it off.\n\n"
+        "takes a slower path (`POLYDIFF_CPU_MATMUL=blas` turns it off). A 2-D `UNet` on the CPU runs "
+        "its activations channels-last (NHWC: oneDNN's fastest convolution layout, and the attention "
+        "blocks' token views need no copy; `unet.channels_last_on_cpu = False` turns it off). Same "
+        "parameters, results equal to float32 rounding (`tests/core/test_cpu_linear.py`, "
+        "`tests/core/test_channels_last.py`).\n\n"
         f"Machine: {data['machine']}. Clock: {CLOCK_WORDS[data['clock']]}, {data['threads']} thread(s); "
         f"the routes alternate for {data['rounds']} rounds, medians reported.\n\n"
-        f"Reproduce: `python bench/cpu_linear.py {data['command']}`.\n\n"
+        f"Reproduce: `python bench/cpu_speedups.py {data['command']}`.\n\n"
         "Products (GFLOP/s, MKL / oneDNN):\n\n"
         + markdown_table(["rows, in -> out", "forward", "gain", "forward + backward", "gain"], layer_rows)
-        + "\n\npolydiff's UNet with every `Linear` on one route or the other (seconds, MKL / oneDNN):\n\n"
-        + markdown_table(["UNet", "training step", "gain", "sampling forward", "gain"], unet_rows)
+        + "\n\npolydiff's UNet, seconds per call (gain over neither): *neither* = MKL linear layers and NCHW "
+        "activations (before), *oneDNN* = oneDNN linear layers, *both* = oneDNN and channels-last (the "
+        "default here):\n\n"
+        + markdown_table(
+            [
+                "UNet",
+                "training step: neither",
+                "oneDNN",
+                "both",
+                "sampling forward: neither",
+                "oneDNN",
+                "both",
+            ],
+            unet_rows,
+        )
         + "\n"
     )
 
@@ -211,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         machine = MachineState.capture()
         try:
             layers = measure_layers(args.rounds, args.clock)
-            unets = [measure_unet(n, args.rounds, args.clock, set_route) for n in args.settings]
+            unets = [measure_unet(SETTINGS[n], args.rounds, args.clock, set_route) for n in args.settings]
         finally:
             linear_mod.cpu_matmul_route = original
         machine.finish()
