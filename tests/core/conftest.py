@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
+from polydiff.nn import UNet, UNetConfig
 from polydiff.plugins import ENV_DISABLE, ENV_LOAD, ENV_STRICT, reset_registry
 
 FAKE_PLUGINS = Path(__file__).resolve().parents[1] / "fixtures" / "plugins"
@@ -53,3 +55,28 @@ def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
     for module in [m for m in sys.modules if m.startswith("pd_fake_")]:
         del sys.modules[module]
     importlib.invalidate_caches()
+
+
+@pytest.fixture
+def perturbed_unet() -> Callable[..., UNet]:
+    """``make(**overrides) -> UNet``: a small 2-D UNet (3 channels, two levels, attention at the second)
+    whose parameters are all perturbed, so the zero-initialised output layers hide no block."""
+
+    def make(**overrides) -> UNet:
+        config = dict(
+            dims=2,
+            in_channels=3,
+            model_channels=16,
+            channel_mult=(1, 2),
+            attention_levels=(1,),
+            head_dim=8,
+            norm_groups=8,
+        )
+        torch.manual_seed(0)
+        model = UNet(UNetConfig(**(config | overrides)))
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        return model
+
+    return make

@@ -5,31 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from polydiff.nn import UNet, UNetConfig
 from polydiff.nn.blocks import upsample_nearest
 
 
-def perturbed_unet(**overrides) -> UNet:
-    config = UNetConfig(
-        dims=2,
-        in_channels=3,
-        model_channels=16,
-        channel_mult=(1, 2),
-        attention_levels=(1,),
-        head_dim=8,
-        norm_groups=8,
-        **overrides,
-    )
-    torch.manual_seed(0)
-    model = UNet(config)
-    with torch.no_grad():  # the zero-initialised output layers would hide every block
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model
-
-
 @pytest.mark.parametrize("overrides", [{}, {"context_dim": 12, "cond_channels": 2, "coord_channels": True}])
-def test_same_outputs_and_gradients_as_nchw(overrides):
+def test_same_outputs_and_gradients_as_nchw(perturbed_unet, overrides):
     model = perturbed_unet(**overrides)
     assert model.channels_last_on_cpu
     gen = torch.Generator().manual_seed(1)
@@ -51,7 +31,7 @@ def test_same_outputs_and_gradients_as_nchw(overrides):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * max(1.0, b.abs().max().item()))
 
 
-def test_channels_last_reaches_the_convolutions():
+def test_channels_last_reaches_the_convolutions(perturbed_unet):
     model = perturbed_unet()
     seen: list[bool] = []
     target = next(m for m in model.input_blocks[1].modules() if isinstance(m, torch.nn.Conv2d))

@@ -9,7 +9,6 @@ from torch import nn
 
 import polydiff.nn.linear as linear_mod
 from polydiff.errors import ConfigError
-from polydiff.nn import UNet, UNetConfig
 from polydiff.nn.linear import ENV_VAR, MIN_ROWS, Linear, cpu_matmul_route, onednn_linear
 
 needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN in this build")
@@ -146,20 +145,8 @@ def test_auto_route_by_cpu(route, monkeypatch, machine, vendor, expected):
 
 
 @needs_onednn
-def test_unet_same_output_and_gradients_on_both_routes(route, onednn_calls):
-    config = UNetConfig(
-        dims=2,
-        in_channels=3,
-        model_channels=32,
-        channel_mult=(1, 2),
-        attention_levels=(1,),
-        head_dim=16,
-        context_dim=24,
-    )
-    torch.manual_seed(0)
-    model = UNet(config)
-    for p in model.parameters():  # the zero-initialised outputs would hide the attention blocks
-        p.data.add_(0.02 * torch.randn_like(p))
+def test_unet_same_output_and_gradients_on_both_routes(route, onednn_calls, perturbed_unet):
+    model = perturbed_unet(model_channels=32, head_dim=16, context_dim=24)
     x, t, context = torch.randn(64, 3, 16, 16), torch.randint(0, 1000, (64,)), torch.randn(64, 5, 24)
 
     def run() -> tuple[torch.Tensor, torch.Tensor]:
