@@ -64,9 +64,9 @@ class UNet(nn.Module):
         self.axis_names = _VIDEO_AXIS_NAMES if self.factorized else _AXIS_NAMES[c.dims]
         self.out_channels = c.out_channels or c.in_channels
         #: 2-D on the CPU: activations run channels-last (NHWC), oneDNN's fastest convolution layout
-        #: (sampling forwards 1.15-1.2x, training steps 1.03x; docs/research/speed.md) and the one in
-        #: which the attention blocks' token views need no copy. Results are the same to float32
-        #: rounding; the output is returned contiguous. Set False to keep NCHW.
+        #: and the one in which the attention blocks' token views need no copy (measured alone and
+        #: with the oneDNN linear layers: ``bench/cpu_speedups.py``, docs/research/speed.md). Results
+        #: are the same to float32 rounding; the output is returned contiguous. False keeps NCHW.
         self.channels_last_on_cpu = c.dims == 2
         emb_dim = 4 * c.model_channels
         self.time_embed = TimestepEmbedding(c.model_channels, emb_dim)
