@@ -39,6 +39,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from polydiff.allocator import MODES, configure_cpu_allocator
+from polydiff.training.optimizer import can_fuse
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
@@ -60,6 +63,8 @@ from common import (  # noqa: E402
 )
 from peer_models import DEFAULT_SETTINGS, NAMES, SETTINGS, Contender, Setting, build_contenders  # noqa: E402
 
+#: AdamW variants of the training step (the same for every contender).
+OPTIMIZERS = ("fused", "default")
 RESULTS = ROOT / "bench" / "results" / "peers.json"
 RESULTS_CUDA = ROOT / "bench" / "results" / "peers-cuda.json"
 FINDINGS = ROOT / "bench" / "findings" / "peers.md"
@@ -111,6 +116,8 @@ class Workload:
     Inputs ``x``, ``noise``: ``[batch, 3, size, size]``, ``t``: ``[batch]`` int64, drawn on the CPU from
     ``seed`` (the same values on every device) and moved to ``device``, where the model must already be.
     ``mode`` adds autocast around forward + loss and/or ``torch.compile`` of the contender's forward.
+    ``optimizer``: ``"fused"`` (AdamW's fused kernel, as polydiff's trainer runs it; where the device has
+    one) or ``"default"`` (PyTorch's default AdamW: a loop per tensor on the CPU).
     """
 
     def __init__(
@@ -121,6 +128,7 @@ class Workload:
         *,
         device: torch.device | str = "cpu",
         mode: Mode = Mode(),
+        optimizer: str = "fused",
     ) -> None:
         device = torch.device(device)
         gen = torch.Generator().manual_seed(seed)
@@ -130,7 +138,9 @@ class Workload:
         self.x = torch.randn(shape, generator=gen).to(device)
         self.noise = torch.randn(shape, generator=gen).to(device)
         self.t = torch.randint(0, 1000, (setting.batch,), generator=gen).to(device)
-        self.optimizer = torch.optim.AdamW(contender.model.parameters(), lr=1e-4)
+        params = list(contender.model.parameters())
+        fused = optimizer == "fused" and can_fuse(params)
+        self.optimizer = torch.optim.AdamW(params, lr=1e-4, fused=fused or None)
         self.net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = (
             torch.compile(contender.forward) if mode.compile else contender.forward
         )
@@ -160,6 +170,7 @@ def measure_setting(
     device: torch.device | str = "cpu",
     mode: Mode = Mode(),
     warmup: int = 2,
+    optimizer: str = "fused",
 ) -> dict[str, Any]:
     """Build the contenders, warm them up, then time them alternately; returns a JSON-able dict.
 
@@ -174,7 +185,7 @@ def measure_setting(
     contenders = build_contenders(setting, log=log)
     for c in contenders:
         c.model.to(device)
-    work = {c.name: Workload(c, setting, device=device, mode=mode) for c in contenders}
+    work = {c.name: Workload(c, setting, device=device, mode=mode, optimizer=optimizer) for c in contenders}
     first: dict[str, tuple[float, float]] = {}
     for name, w in work.items():  # warm-up: allocator, AdamW state, kernel selection, compilation
         first_train = time_block(w.train_step, 1, sync=sync)
@@ -241,16 +252,21 @@ def run(
     max_seconds: float | None = None,
     partial_out: Path | None = None,
     command: str = "",
+    allocator: str = "keep",
+    optimizer: str = "fused",
 ) -> dict[str, Any]:
     """Measure every (mode, setting) block, modes outermost; returns the results dict.
 
     ``max_seconds``: blocks not yet started when this much wall time has passed are skipped and listed
     under ``"skipped"``. ``partial_out``: the results so far are written there after every block (so a
-    run cut short still leaves what it measured).
+    run cut short still leaves what it measured). ``allocator``: the CPU allocator mode
+    (:mod:`polydiff.allocator`), process-wide, so every contender runs with it; ``optimizer``: every
+    contender's AdamW (see :class:`Workload`).
     """
     modes = modes or [Mode()]
     dev = torch.device(device)
     torch.set_num_threads(threads)
+    allocator = configure_cpu_allocator(allocator)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
     state = MachineState.capture()
@@ -269,6 +285,8 @@ def run(
         "modes": [m.label for m in modes],
         "threads": threads,
         "clock": clock,
+        "allocator": allocator,
+        "optimizer": optimizer,
         "rounds": rounds,
         "train_steps_per_round": train_steps,
         "forwards_per_round": forwards,
@@ -300,6 +318,7 @@ def run(
                 device=dev,
                 mode=mode,
                 warmup=warmup,
+                optimizer=optimizer,
             )
         )
         if partial_out is not None:
@@ -331,6 +350,22 @@ def _ratio(reference: float | None, value: float) -> str:
     return "-" if reference is None else f"{reference / value:.2f}x"
 
 
+def paired_ratios(reference: list[float], values: list[float]) -> list[float]:
+    """Round by round ``reference / value``: the contenders ran back to back within each round, so
+    these ratios are free of the machine's drift between rounds."""
+    return [r / v for r, v in zip(reference, values)]
+
+
+def _ratio_with_rounds(reference: list[float] | None, values: list[float]) -> str:
+    """Ratio of the medians, then the lowest and highest round's ratio: ``"1.23x (1.15-1.30)"``."""
+    if reference is None:
+        return "-"
+    if reference is values:  # the reference's own row
+        return "1.00x"
+    per_round = paired_ratios(reference, values)
+    return f"{median(reference) / median(values):.2f}x ({min(per_round):.2f}-{max(per_round):.2f})"
+
+
 def _render_cpu(results: dict[str, Any], findings: str = "") -> str:
     v = results["versions"]
     parts = [
@@ -342,11 +377,18 @@ def _render_cpu(results: dict[str, Any], findings: str = "") -> str:
         )
         + ", unconditional, 3 channels, same inputs, "
         "matched parameter counts (within 5%), in one process. Training step = forward + MSE + backward + "
-        "AdamW step; sampling = one forward pass in `no_grad` at the same batch. Contenders alternate "
+        + (
+            "AdamW step (fused, as polydiff's trainer runs it, for both)"
+            if results.get("optimizer") == "fused"
+            else "AdamW step (PyTorch's default: a loop per tensor)"
+        )
+        + "; sampling = one forward pass in `no_grad` at the same batch. Contenders alternate "
         f"(ABC, BCA, CAB, ...) for {results['rounds']} rounds of {results['train_steps_per_round']} training "
         f"steps / {results['forwards_per_round']} forwards; each round's median counts once and the table "
         "gives the median over rounds (spread = (max - min) / median over rounds). Ratios are polydiff's "
-        "throughput over the peer's (> 1: polydiff is faster). Peak memory = tensor bytes allocated during "
+        "throughput over the peer's (> 1: polydiff is faster): the ratio of the medians, and in brackets "
+        "the lowest and highest ratio within one round (the contenders ran back to back). Peak memory = "
+        "tensor bytes allocated during "
         "one step above what existed before it (activations, gradients, temporaries; not the weights and "
         "AdamW state, which are 16 bytes per parameter), from `torch.profiler`'s memory events.",
         "",
@@ -355,15 +397,14 @@ def _render_cpu(results: dict[str, Any], findings: str = "") -> str:
             "wall time."
             if results.get("clock", "wall") == "wall"
             else "process CPU time (robust to other processes' load, measures cost rather than latency)."
-        ),
+        )
+        + _allocator_words(results.get("allocator")),
         "",
         f"Reproduce: `pip install -e '.[bench]' && {results.get('command', 'python bench/peers.py')}`.",
     ]
     for s in results["settings"]:
         setting, cs = s["setting"], s["contenders"]
         ref = cs.get("diffusers")
-        ref_train = median(ref["train_s"]) if ref else None
-        ref_sample = median(ref["sample_s"]) if ref else None
         rows = []
         for name in [n for n in NAMES if n in cs]:
             c = cs[name]
@@ -374,10 +415,10 @@ def _render_cpu(results: dict[str, Any], findings: str = "") -> str:
                     f"{c['parameters']:,}",
                     f"{1e3 * tr:.0f} ({spread(c['train_s']):.0%})",
                     f"{setting['batch'] / tr:.0f}",
-                    _ratio(ref_train, tr),
+                    _ratio_with_rounds(ref["train_s"] if ref else None, c["train_s"]),
                     f"{1e3 * sa:.1f} ({spread(c['sample_s']):.0%})",
                     f"{1 / sa:.1f}",
-                    _ratio(ref_sample, sa),
+                    _ratio_with_rounds(ref["sample_s"] if ref else None, c["sample_s"]),
                     f"{c['train_peak_bytes'] / MIB:.0f}",
                     f"{c['sample_peak_bytes'] / MIB:.0f}",
                 ]
@@ -392,10 +433,10 @@ def _render_cpu(results: dict[str, Any], findings: str = "") -> str:
                     "parameters",
                     "train ms/step (spread)",
                     "train img/s",
-                    "vs diffusers",
+                    "vs diffusers (rounds)",
                     "forward ms (spread)",
                     "forwards/s",
-                    "vs diffusers",
+                    "vs diffusers (rounds)",
                     "train peak MiB",
                     "forward peak MiB",
                 ],
@@ -413,6 +454,17 @@ def _render_cpu(results: dict[str, Any], findings: str = "") -> str:
     if findings.strip():
         parts += ["", findings.strip()]
     return "\n".join(parts)
+
+
+def _allocator_words(mode: str | None) -> str:
+    if mode == "keep":
+        return (
+            " CPU allocator: `keep` for both contenders (the process keeps freed memory, as polydiff's "
+            "commands do; `--allocator system`: glibc's defaults)."
+        )
+    if mode == "system":
+        return " CPU allocator: glibc's defaults (`--allocator system`)."
+    return ""
 
 
 def render_modes(results: dict[str, Any]) -> str:
@@ -561,6 +613,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--forwards", type=int, default=None, help="timed forwards per contender and round")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch.set_num_threads")
     p.add_argument(
+        "--optimizer",
+        choices=list(OPTIMIZERS),
+        default="fused",
+        help="every contender's AdamW: fused (as polydiff's trainer runs it) or PyTorch's default",
+    )
+    p.add_argument(
+        "--allocator",
+        choices=list(MODES),
+        default="keep",
+        help="CPU allocator for the whole process, both contenders (polydiff.allocator; default: keep, "
+        "as polydiff's commands run)",
+    )
+    p.add_argument(
         "--clock",
         choices=list(CLOCKS),
         default="wall",
@@ -606,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
             max_seconds=args.max_seconds,
             partial_out=out if args.device == "cuda" else None,
             command=_command(argv if argv is not None else sys.argv[1:]),
+            allocator=args.allocator,
+            optimizer=args.optimizer,
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1) + "\n")

@@ -329,3 +329,47 @@ def test_cpu_speedups_bench_measures_every_variant_and_renders_them(monkeypatch)
     assert "`python bench/cpu_speedups.py --rounds 1`" in text
     gain = unet["sample_s"]["neither"] / unet["sample_s"]["both"]
     assert f"({gain:.2f}x)" in text
+
+
+def test_train_overheads_bench_measures_every_variant_and_renders_them(tmp_path):
+    import train_overheads
+
+    parts = train_overheads.measure_parts("16x16-b64", 1, "cpu", repeats=1)
+    assert set(parts["optimizer_ms"]) == set(train_overheads.OPTIMIZERS)
+    assert set(parts["ema_ms"]) == set(train_overheads.EMAS)
+    assert parts["tensors"] > 100 and all(v > 0 for v in parts["optimizer_ms"].values())
+    # the "before" trainer, in this process (its allocator stays as the environment says)
+    run = train_overheads.child("before", "image", "quick", 0.2, 1, "wall")
+    assert run["steps"] >= 2 and run["steps_per_s"] > 0 and run["faults_per_step"] >= 0
+    variants = {
+        v: run | {"steps_per_s": run["steps_per_s"] * (1 + i)}
+        for i, v in enumerate(train_overheads.TRAINER_VARIANTS)
+    }
+    data = {
+        "machine": "test",
+        "clock": "cpu",
+        "threads": 1,
+        "rounds": 1,
+        "command": train_overheads._command(["--rounds", "1", "--out", str(tmp_path / "x.json")]),
+        "parts": [parts],
+        "trainers": [{"modality": "image", "preset": "quick", "seconds": 0.2, "variants": variants}],
+    }
+    text = train_overheads.render(data)
+    assert "`python bench/train_overheads.py --rounds 1`." in text
+    assert "| `16x16-b64` (922,051 parameters" in text and "| `quick` | " in text and "(3.00x)" in text
+
+
+def test_ratios_come_with_the_range_of_the_rounds_ratios() -> None:
+    from peers import _ratio_with_rounds, paired_ratios
+
+    diffusers, polydiff = [0.30, 0.20, 0.24], [0.25, 0.20, 0.16]
+    assert paired_ratios(diffusers, polydiff) == pytest.approx([1.2, 1.0, 1.5])
+    assert _ratio_with_rounds(diffusers, polydiff) == "1.20x (1.00-1.50)"
+    assert _ratio_with_rounds(None, polydiff) == "-"
+
+
+@pytest.mark.parametrize(("optimizer", "fused"), [("fused", True), ("default", None)])
+def test_workload_optimizer_is_the_same_kind_for_every_contender(optimizer: str, fused: bool | None) -> None:
+    setting = SETTINGS["16x16-b64"]
+    work = Workload(build_polydiff(setting), setting, optimizer=optimizer)
+    assert work.optimizer.param_groups[0]["fused"] is fused

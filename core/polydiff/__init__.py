@@ -80,6 +80,7 @@ _LAZY: dict[str, str] = {
     "ReportPage": "polydiff.report_page",
     "load_checkpoint": "polydiff.training.checkpoint",
     "save_checkpoint": "polydiff.training.checkpoint",
+    "configure_cpu_allocator": "polydiff.allocator",
 }
 
 __all__ = [
@@ -114,6 +115,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from polydiff.allocator import configure_cpu_allocator
     from polydiff.conditioning.none import NullConditioner
     from polydiff.conditioning.text import TextConditioner
     from polydiff.diffusion.config import DiffusionConfig

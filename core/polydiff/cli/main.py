@@ -45,10 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.environ.get("POLYDIFF_DEBUG"):
         warnings.formatwarning = _one_line_warning
     try:
-        if hasattr(args, "threads"):  # before torch is imported: some settings act only then
-            from polydiff.threads import configure
+        if hasattr(args, "threads"):  # a command that runs a model; before torch is imported
+            from polydiff import allocator, threads
 
-            configure(args.threads)
+            threads.configure(args.threads)
+            allocator.configure_cpu_allocator()  # POLYDIFF_CPU_ALLOCATOR: no page faults per step
         return int(args.func(args) or 0)
     except PolydiffError as exc:
         if os.environ.get("POLYDIFF_DEBUG"):

