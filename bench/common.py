@@ -207,6 +207,11 @@ def gpu_description(device: torch.device) -> str:
     )
 
 
+def without_out(argv: Sequence[str]) -> list[str]:
+    """``argv`` without ``--out PATH``: the arguments that reproduce a run, wherever it wrote."""
+    return [a for i, a in enumerate(argv) if a != "--out" and (i == 0 or argv[i - 1] != "--out")]
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub Markdown table; floats are written as given (format them first)."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]

@@ -60,6 +60,7 @@ from common import (  # noqa: E402
     time_block,
     time_call,
     wait_for_low_load,
+    without_out,
 )
 from peer_models import DEFAULT_SETTINGS, NAMES, SETTINGS, Contender, Setting, build_contenders  # noqa: E402
 
@@ -577,8 +578,7 @@ def render_modes(results: dict[str, Any]) -> str:
 
 def _command(argv: list[str]) -> str:
     """The command line that reproduces a run, without ``--out PATH``."""
-    kept = [a for i, a in enumerate(argv) if a != "--out" and (i == 0 or argv[i - 1] != "--out")]
-    return " ".join(["python bench/peers.py", *kept])
+    return " ".join(["python bench/peers.py", *without_out(argv)])
 
 
 def main(argv: list[str] | None = None) -> int:

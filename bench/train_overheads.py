@@ -46,6 +46,7 @@ from common import (  # noqa: E402
     median,
     replace_section,
     time_call,
+    without_out,
 )
 from peer_models import DEFAULT_SETTINGS, SETTINGS, build_polydiff  # noqa: E402
 
@@ -187,7 +188,7 @@ def measure_trainer(
 
 def _command(argv: list[str]) -> str:
     """The arguments that reproduce a run, without ``--out PATH``."""
-    return " ".join(a for i, a in enumerate(argv) if a != "--out" and (i == 0 or argv[i - 1] != "--out"))
+    return " ".join(without_out(argv))
 
 
 def render(data: dict[str, Any]) -> str:
