@@ -28,7 +28,7 @@ import platform
 
 from polydiff.errors import ConfigError
 
-#: Environment variable read when :func:`configure` is given no mode.
+#: Environment variable read when :func:`configure_cpu_allocator` is given no mode.
 ENV = "POLYDIFF_CPU_ALLOCATOR"
 MODES = ("keep", "system")
 #: ``mallopt`` parameters (glibc's ``malloc.h``).

@@ -101,3 +101,10 @@ def test_ema_skips_frozen_parameters() -> None:
             p.add_(1.0)
     ema.update(net)  # first update: decay min(0.5, 2 / 11), so the average moves 9/11 of the way
     torch.testing.assert_close(ema.shadow["0.bias"], bias + 9 / 11)
+
+
+def test_ema_of_a_model_with_nothing_trainable_is_a_no_op() -> None:
+    net = _net().requires_grad_(False)
+    ema = EMA(net, decay=0.9)
+    ema.update(net)
+    assert ema.shadow == {} and ema.num_updates == 1

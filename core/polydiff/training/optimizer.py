@@ -1,8 +1,8 @@
 """The trainer's optimizer: AdamW, fused into one kernel where PyTorch has one for the device.
 
 PyTorch's default AdamW on the CPU loops over the parameters in Python, a dozen small ops per
-tensor: 4.1 ms per step for the 176 tensors of the peers benchmark's 922k-parameter UNet on one
-core, against 0.84 ms fused (``python bench/train_overheads.py``, "Training step overheads" in
+tensor: 3.97 ms per step for the 176 tensors of the peers benchmark's 922k-parameter UNet on one
+core, against 0.83 ms fused (``python bench/train_overheads.py``, "Training step overheads" in
 docs/research/speed.md). The fused kernel (CPU and CUDA) computes the same update up to float
 rounding and keeps the same state (``exp_avg``, ``exp_avg_sq``, ``step``), so checkpoints resume
 either way.
