@@ -67,9 +67,8 @@ class ResBlock(nn.Module):
         if mod.ndim == 3:
             mod = mod.transpose(1, 2)
         scale, shift = append_dims(mod, self.dims + 2 - mod.ndim).chunk(2, dim=1)
-        h = self.norm2(
-            h
-        )  # then GN(h) * (1 + scale) + shift (as two ops: faster than torch.addcmul on the CPU)
+        # GN(h) * (1 + scale) + shift, as two ops: faster than torch.addcmul on the CPU
+        h = self.norm2(h)
         if inplace and torch.promote_types(h.dtype, mod.dtype) == h.dtype:
             h = h.mul_(1 + scale).add_(shift)
         else:
