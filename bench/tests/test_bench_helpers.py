@@ -373,3 +373,50 @@ def test_workload_optimizer_is_the_same_kind_for_every_contender(optimizer: str,
     setting = SETTINGS["16x16-b64"]
     work = Workload(build_polydiff(setting), setting, optimizer=optimizer)
     assert work.optimizer.param_groups[0]["fused"] is fused
+
+
+def test_cpu_bf16_bench_measures_every_variant_and_restores_the_switch() -> None:
+    import cpu_bf16
+    from peer_models import Setting
+
+    import polydiff.nn.layers as layers
+
+    tiny = Setting("tiny", size=8, batch=2, model_channels=8, channel_mult=(1, 2), head_dim=8, norm_groups=4)
+    unet = cpu_bf16.measure_unet(tiny, rounds=1)
+    assert set(unet["train_s"]) == set(unet["sample_s"]) == set(cpu_bf16.VARIANTS)
+    assert layers.CPU_FLOAT32_FOR == cpu_bf16.DEFAULT_FLOAT32_FOR
+    with cpu_bf16.running("bf16-pytorch"):
+        assert layers.CPU_FLOAT32_FOR == () and torch.is_autocast_enabled("cpu")
+    assert layers.CPU_FLOAT32_FOR == cpu_bf16.DEFAULT_FLOAT32_FOR and not torch.is_autocast_enabled("cpu")
+    measured = cpu_bf16.measure_trainer("video", rounds=1, steps=1)  # two trainers, three variants
+    assert (
+        set(measured["steps_per_s"]) == set(cpu_bf16.VARIANTS) and min(measured["steps_per_s"].values()) > 0
+    )
+    assert layers.CPU_FLOAT32_FOR == cpu_bf16.DEFAULT_FLOAT32_FOR
+    trainers = [
+        {
+            "modality": "image",
+            "preset": "quick",
+            "steps_per_s": {"fp32": 10.0, "bf16-pytorch": 8.0, "bf16": 12.5},
+        }
+    ]
+    scores = {"held_out": 0.6, "seen": 0.7, "samples": 56}
+    cli = {"seed": 3, "steps": 800, "fp32": scores, "bf16": scores}
+    cli["steps_per_s"] = {"fp32": [20.0, 22.0], "bf16-pytorch": [16.0, 17.0], "bf16": [24.0, 26.0]}
+    data = {
+        "machine": "m",
+        "threads": 2,
+        "rounds": 1,
+        "command": "--rounds 1",
+        "unets": [unet],
+        "trainers": trainers,
+    }
+    text = cpu_bf16.render(data | {"cli": cli})
+    assert "`python bench/cpu_bf16.py --rounds 1`" in text and "`tiny` (" in text
+    assert "| `image` `quick` | 10.00 / 8.00 / 12.50 | 0.80x | 1.25x |" in text
+    assert "(median; each run: 20.00, 22.00 / 16.00, 17.00 / 24.00, 26.00)" in text
+    assert (
+        "| bf16 (polydiff) | 25.00 (1.19x) | 0.600 | 0.700 |" in text
+        and "| bf16 (PyTorch) | 16.50 (0.79x) | - | - |" in text
+    )
+    assert "The whole command" not in cpu_bf16.render(data)

@@ -53,7 +53,9 @@ def test_keep_reuses_freed_memory_where_system_faults_it_in_again() -> None:
     assert (kept_mode, system_mode) == ("keep", "system")
     step = 30 * (4 << 20) // 4096  # pages of one step's activations
     assert system > 0.9 * step, system  # glibc trimmed the heap: at least a step's pages came back
-    assert kept < 8 * step // 30, kept  # kept: eight steps fault in at most two activations' pages
+    # kept: eight steps fault in under half a step's pages (measured 1-9 of the 4 MiB activations,
+    # as the heap shifts around the interpreter's own allocations; trimmed: 1-8 whole steps)
+    assert kept < step // 2, kept
 
 
 def test_mode_comes_from_the_argument_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,12 +19,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from polydiff.errors import ConfigError
+from polydiff.nn.layers import GroupNorm
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(8 if channels % 8 == 0 else 1, channels)
+def _norm(channels: int) -> GroupNorm:
+    return GroupNorm(8 if channels % 8 == 0 else 1, channels)
 
 
 def conv(dims: int, *args, **kwargs) -> nn.Module:

@@ -8,6 +8,7 @@ the three axes are spatial alike.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -88,7 +89,34 @@ def num_groups(channels: int, max_groups: int) -> int:
     return groups
 
 
-class FrameGroupNorm(nn.GroupNorm):
+#: Low-precision dtypes that :class:`GroupNorm` and the attention compute in float32 on the CPU
+#: (empty: as PyTorch does; the benchmark ``bench/cpu_bf16.py`` compares both).
+CPU_FLOAT32_FOR: tuple[torch.dtype, ...] = (torch.bfloat16, torch.float16)
+
+
+def float32_on_cpu(x: Tensor) -> bool:
+    """Whether ``x`` is a CPU tensor in one of :data:`CPU_FLOAT32_FOR` (computed in float32)."""
+    return x.device.type == "cpu" and x.dtype in CPU_FLOAT32_FOR
+
+
+class GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` (same parameters) that normalises channels-last bfloat16 / float16 CPU inputs
+    in float32.
+
+    ``x: [B, C, *spatial] -> like x``, in ``x``'s dtype and memory format. PyTorch's CPU GroupNorm
+    of a channels-last bfloat16 tensor (what ``--precision bf16`` runs the 2-D UNet's in: autocast
+    leaves GroupNorm alone) takes 3-5x the time of casting to float32, normalising and casting
+    back, forward + backward; on contiguous inputs its bfloat16 kernel is the faster one and runs
+    as is, as on CUDA (``python bench/cpu_bf16.py``).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if float32_on_cpu(x) and not x.is_contiguous():
+            return super().forward(x.float()).to(x.dtype)
+        return super().forward(x)
+
+
+class FrameGroupNorm(GroupNorm):
     """GroupNorm of ``x: [B, C, T, H, W]`` with statistics computed per frame."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -98,7 +126,7 @@ class FrameGroupNorm(nn.GroupNorm):
         return super().forward(frames).unflatten(0, (x.shape[0], x.shape[2])).transpose(1, 2)
 
 
-def group_norm(channels: int, max_groups: int, *, per_frame: bool = False) -> nn.GroupNorm:
-    """GroupNorm with ``max_groups`` clamped to divide ``channels``; ``per_frame`` for factorized video."""
-    norm = FrameGroupNorm if per_frame else nn.GroupNorm
+def group_norm(channels: int, max_groups: int, *, per_frame: bool = False) -> GroupNorm:
+    """:class:`GroupNorm`, ``max_groups`` clamped to divide ``channels``; ``per_frame``: factorized video."""
+    norm = FrameGroupNorm if per_frame else GroupNorm
     return norm(num_groups(channels, max_groups), channels, eps=1e-6)
