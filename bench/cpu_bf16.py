@@ -67,17 +67,21 @@ DEFAULT_FLOAT32_FOR = layers.CPU_FLOAT32_FOR
 
 
 @contextlib.contextmanager
-def running(variant: str) -> Iterator[None]:
-    """The variant's precision: autocast for both bf16 variants, float32 islands for polydiff's."""
+def islands(variant: str) -> Iterator[None]:
+    """polydiff's float32 GroupNorm and attention on, except for ``bf16-pytorch``; restored after."""
     layers.CPU_FLOAT32_FOR = () if variant == "bf16-pytorch" else DEFAULT_FLOAT32_FOR
     try:
-        if variant == "fp32":
-            yield
-        else:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                yield
+        yield
     finally:
         layers.CPU_FLOAT32_FOR = DEFAULT_FLOAT32_FOR
+
+
+@contextlib.contextmanager
+def running(variant: str) -> Iterator[None]:
+    """The variant's precision: autocast for both bf16 variants, float32 islands for polydiff's."""
+    bf16 = torch.autocast("cpu", dtype=torch.bfloat16) if variant != "fp32" else contextlib.nullcontext()
+    with islands(variant), bf16:
+        yield
 
 
 def measure_unet(setting: Setting, rounds: int) -> dict[str, Any]:
@@ -143,21 +147,16 @@ def measure_trainer(modality: str, rounds: int, steps: int = 4, preset: str = "q
             def chunk(variant: str, n: int = steps) -> float:
                 p = "fp32" if variant == "fp32" else "bf16"
                 trainer = trainers[p]
-                layers.CPU_FLOAT32_FOR = () if variant == "bf16-pytorch" else DEFAULT_FLOAT32_FOR
-                try:
+                with islands(variant):  # the trainer applies its own autocast
                     start = time.perf_counter()
                     for _ in range(n):
                         batch = next(batches[p], None)
                         if batch is None:
                             batches[p] = iter(trainer.loader)
                             batch = next(batches[p])
-                        trainer._train_step(
-                            done[p], batch
-                        )  # the trainer's autocast, loss, backward, AdamW, EMA
+                        trainer._train_step(done[p], batch)  # autocast, loss, backward, AdamW, EMA
                         done[p] += 1
                     return (time.perf_counter() - start) / n
-                finally:
-                    layers.CPU_FLOAT32_FOR = DEFAULT_FLOAT32_FOR
 
             for variant in VARIANTS:  # warm-up
                 chunk(variant, 2)
